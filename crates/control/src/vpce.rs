@@ -1,0 +1,1 @@
+//! PrivateLink use cases: endpoint services (provider) and interface endpoints (consumer).

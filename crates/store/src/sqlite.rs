@@ -1,0 +1,202 @@
+//! SQLite backend: one file in the data directory, WAL journal, schema migrations.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::{Outcome, Record, Store, StoreError, Tx};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: the record table.
+    "CREATE TABLE records (
+        seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind   TEXT NOT NULL,
+        id     TEXT NOT NULL,
+        owner  TEXT NOT NULL,
+        parent TEXT,
+        body   TEXT NOT NULL,
+        UNIQUE (kind, id)
+    );
+    CREATE INDEX records_owner ON records (kind, owner, seq);
+    CREATE INDEX records_parent ON records (kind, parent, seq);",
+];
+
+/// The embedded SQLite store. One connection behind a mutex: SQLite allows one writer at a
+/// time anyway, and serializing here keeps every transaction `IMMEDIATE` without busy retries.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path).map_err(backend)?;
+        Self::setup(conn)
+    }
+
+    /// A private in-memory database, for tests.
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        Self::setup(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn setup(mut conn: Connection) -> Result<SqliteStore, StoreError> {
+        // WAL + synchronous=FULL: a committed request survives kill -9 and power loss.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(backend)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(backend)?;
+        let version = usize::try_from(version).unwrap_or(0);
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Backend(format!(
+                "database schema version {version} is newer than this privlink ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction().map_err(backend)?;
+            tx.execute_batch(sql).map_err(backend)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            tracing::info!(migration = i + 1, "applied store migration");
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+}
+
+struct SqliteTx<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    Ok(Record {
+        kind: row.get(0)?,
+        id: row.get(1)?,
+        owner: row.get(2)?,
+        parent: row.get(3)?,
+        body: row.get(4)?,
+    })
+}
+
+impl SqliteTx<'_> {
+    fn query(&self, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Record>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(sql).map_err(backend)?;
+        let rows = stmt.query_map(args, row_to_record).map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn get(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT kind, id, owner, parent, body FROM records WHERE kind = ?1 AND id = ?2")
+            .map_err(backend)?;
+        stmt.query_row(params![kind, id], row_to_record)
+            .optional()
+            .map_err(backend)
+    }
+
+    fn insert(&mut self, r: &Record) -> Result<(), StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO records (kind, id, owner, parent, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(backend)?;
+        match stmt.execute(params![r.kind, r.id, r.owner, r.parent, r.body]) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::Conflict {
+                    kind: r.kind.clone(),
+                    id: r.id.clone(),
+                })
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    fn put(&mut self, r: &Record) -> Result<(), StoreError> {
+        // Update in place so the record keeps its position (insertion order) in listings.
+        let changed = {
+            let mut stmt = self
+                .tx
+                .prepare_cached(
+                    "UPDATE records SET owner = ?3, parent = ?4, body = ?5 WHERE kind = ?1 AND id = ?2",
+                )
+                .map_err(backend)?;
+            stmt.execute(params![r.kind, r.id, r.owner, r.parent, r.body])
+                .map_err(backend)?
+        };
+        if changed == 0 {
+            self.insert(r)?;
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, kind: &str, id: &str) -> Result<bool, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM records WHERE kind = ?1 AND id = ?2")
+            .map_err(backend)?;
+        Ok(stmt.execute(params![kind, id]).map_err(backend)? > 0)
+    }
+
+    fn list(&mut self, kind: &str, owner: Option<&str>) -> Result<Vec<Record>, StoreError> {
+        match owner {
+            Some(o) => self.query(
+                "SELECT kind, id, owner, parent, body FROM records WHERE kind = ?1 AND owner = ?2 ORDER BY seq",
+                &[&kind, &o],
+            ),
+            None => self.query(
+                "SELECT kind, id, owner, parent, body FROM records WHERE kind = ?1 ORDER BY seq",
+                &[&kind],
+            ),
+        }
+    }
+
+    fn children(&mut self, kind: &str, parent: &str) -> Result<Vec<Record>, StoreError> {
+        self.query(
+            "SELECT kind, id, owner, parent, body FROM records WHERE kind = ?1 AND parent = ?2 ORDER BY seq",
+            &[&kind, &parent],
+        )
+    }
+}
+
+impl Store for SqliteStore {
+    fn transaction(
+        &self,
+        body: &mut dyn FnMut(&mut dyn Tx) -> Result<Outcome, StoreError>,
+    ) -> Result<(), StoreError> {
+        // A poisoned mutex only means another request panicked mid-transaction; SQLite rolled
+        // that transaction back when its guard dropped, so the connection is still sound.
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let mut stx = SqliteTx { tx };
+        match body(&mut stx)? {
+            Outcome::Commit => stx.tx.commit().map_err(backend),
+            Outcome::Rollback => {
+                stx.tx.rollback().map_err(backend)?;
+                Err(StoreError::RolledBack)
+            }
+        }
+    }
+}
