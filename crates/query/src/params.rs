@@ -286,7 +286,11 @@ fn parse_index(segment: &str) -> Option<u32> {
     let canonical = !segment.is_empty()
         && !segment.starts_with('0')
         && segment.bytes().all(|b| b.is_ascii_digit());
-    if canonical { segment.parse().ok() } else { None }
+    if canonical {
+        segment.parse().ok()
+    } else {
+        None
+    }
 }
 
 fn invalid_index(key: &str, value: &str, segment: &str) -> ParamError {
@@ -525,7 +529,13 @@ mod tests {
 
     #[test]
     fn list_rejects_bad_indexes() {
-        for bad in ["SubnetId.0", "SubnetId.x", "SubnetId.01", "SubnetId.-1", "SubnetId."] {
+        for bad in [
+            "SubnetId.0",
+            "SubnetId.x",
+            "SubnetId.01",
+            "SubnetId.-1",
+            "SubnetId.",
+        ] {
             let p = Params::from_pairs([(bad, "v")]);
             let err = p.list("SubnetId").unwrap_err();
             assert_eq!(invalid_name(err), bad);
@@ -617,7 +627,12 @@ mod tests {
 
     #[test]
     fn structs_reject_bad_indexes_and_bare_items() {
-        for bad in ["Filter.0.Name", "Filter.a.Name", "Filter.01.Name", "Filter..Name"] {
+        for bad in [
+            "Filter.0.Name",
+            "Filter.a.Name",
+            "Filter.01.Name",
+            "Filter..Name",
+        ] {
             let p = Params::from_pairs([(bad, "v")]);
             assert_eq!(invalid_name(p.structs("Filter").unwrap_err()), bad);
         }

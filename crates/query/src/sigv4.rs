@@ -54,7 +54,10 @@ pub struct Credential {
 impl Credential {
     /// `yyyymmdd/region/service/aws4_request`, as used in the string to sign.
     pub fn scope(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.date, self.region, self.service)
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
     }
 }
 
@@ -293,7 +296,10 @@ fn parse_header_form(req: &RequestParts<'_>, value: &str) -> Result<SignatureInf
 
     let credential = parse_credential(credential.unwrap_or_default())?;
     let signed_headers = parse_signed_headers(signed_headers.unwrap_or_default())?;
-    let amz_date = match (header(req.headers, "x-amz-date"), header(req.headers, "date")) {
+    let amz_date = match (
+        header(req.headers, "x-amz-date"),
+        header(req.headers, "date"),
+    ) {
         (Some(amz), _) => {
             let amz = amz.trim();
             parse_amz_date(amz).ok_or_else(|| bad_date_format("X-Amz-Date", amz))?;
@@ -756,10 +762,7 @@ mod tests {
             "A=x&s2=a%20b&sp=a%20b&~=%2A"
         );
         assert_eq!(canonical_query("ሴ=bar", false), "%E1%88%B4=bar");
-        assert_eq!(
-            canonical_query("a=1&X-Amz-Signature=ff", true),
-            "a=1"
-        );
+        assert_eq!(canonical_query("a=1&X-Amz-Signature=ff", true), "a=1");
         assert_eq!(
             canonical_query("a=1&X-Amz-Signature=ff", false),
             "X-Amz-Signature=ff&a=1"

@@ -274,7 +274,10 @@ mod tests {
     #[test]
     fn escape_handles_control_characters() {
         assert_eq!(escape("a\tb\nc\rd"), "a\tb\nc&#xD;d");
-        assert_eq!(escape("x\u{0}y\u{1b}z\u{FFFF}"), "x\u{FFFD}y\u{FFFD}z\u{FFFD}");
+        assert_eq!(
+            escape("x\u{0}y\u{1b}z\u{FFFF}"),
+            "x\u{FFFD}y\u{FFFD}z\u{FFFD}"
+        );
         assert_eq!(escape("ሴ é"), "ሴ é");
         assert_eq!(escape(""), "");
     }
@@ -322,9 +325,14 @@ mod tests {
     #[test]
     fn list_of_items() {
         let mut w = XmlWriter::new();
-        w.list("subnetIdSet", "item", ["subnet-a", "subnet-<b>"], |w, id| {
-            w.text(id);
-        });
+        w.list(
+            "subnetIdSet",
+            "item",
+            ["subnet-a", "subnet-<b>"],
+            |w, id| {
+                w.text(id);
+            },
+        );
         assert_eq!(
             w.as_str(),
             "<subnetIdSet><item>subnet-a</item><item>subnet-&lt;b&gt;</item></subnetIdSet>"
@@ -351,7 +359,12 @@ mod tests {
         w.list("tagSet", "item", Vec::<&str>::new(), |w, t| {
             w.text(t);
         });
-        w.list("LoadBalancers", "member", std::iter::empty::<u8>(), |_, _| {});
+        w.list(
+            "LoadBalancers",
+            "member",
+            std::iter::empty::<u8>(),
+            |_, _| {},
+        );
         assert_eq!(w.as_str(), "<tagSet/><LoadBalancers/>");
     }
 
@@ -369,11 +382,7 @@ mod tests {
     #[test]
     fn ec2_success_envelope() {
         assert_eq!(
-            ec2_success(
-                "DescribeVpcEndpoints",
-                "req-1",
-                "<vpcEndpointSet/>"
-            ),
+            ec2_success("DescribeVpcEndpoints", "req-1", "<vpcEndpointSet/>"),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <DescribeVpcEndpointsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
              <requestId>req-1</requestId><vpcEndpointSet/></DescribeVpcEndpointsResponse>"
@@ -418,7 +427,12 @@ mod tests {
     #[test]
     fn elb_error_envelope() {
         assert_eq!(
-            elb_error("LoadBalancerNotFound", "One or more load balancers not found", "r-1", true),
+            elb_error(
+                "LoadBalancerNotFound",
+                "One or more load balancers not found",
+                "r-1",
+                true
+            ),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <ErrorResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\">\
              <Error><Type>Sender</Type><Code>LoadBalancerNotFound</Code>\
