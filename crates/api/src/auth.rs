@@ -49,8 +49,7 @@ struct AccountsFile {
 impl Accounts {
     /// Parses an accounts file (TOML `[[account]]` tables).
     pub fn from_toml(text: &str) -> Result<Accounts, AccountsError> {
-        let file: AccountsFile =
-            toml_parse(text).map_err(AccountsError::Parse)?;
+        let file: AccountsFile = toml_parse(text).map_err(AccountsError::Parse)?;
         if file.account.is_empty() {
             return Err(AccountsError::Empty);
         }
@@ -140,10 +139,10 @@ pub fn authenticate(
         Accounts::Dev => {
             // Secrets are not checked, but the region still has to be the one served.
             let info = signature.ok();
-            if let Some(info) = &info {
-                if info.credential.region != region {
-                    return Err(wrong_region(&info.credential.region));
-                }
+            if let Some(info) = &info
+                && info.credential.region != region
+            {
+                return Err(wrong_region(&info.credential.region));
             }
             let account = info
                 .map(|i| i.credential.access_key_id)
@@ -158,8 +157,13 @@ pub fn authenticate(
             let account = keys
                 .get(&info.credential.access_key_id)
                 .ok_or_else(|| unknown_key(service))?;
-            sigv4::verify(req, &info, &account.secret_access_key, std::time::SystemTime::now())
-                .map_err(|e| sig_error(service, e))?;
+            sigv4::verify(
+                req,
+                &info,
+                &account.secret_access_key,
+                std::time::SystemTime::now(),
+            )
+            .map_err(|e| sig_error(service, e))?;
             if info.credential.region != region {
                 return Err(wrong_region(&info.credential.region));
             }

@@ -66,10 +66,9 @@ async fn handle(
     let state2 = state.clone();
     let rid = request_id.clone();
     // Control-plane calls are synchronous store transactions: keep them off the async workers.
-    let res = tokio::task::spawn_blocking(move || {
-        serve(&state2, &method, &uri, &headers, &body, &rid)
-    })
-    .await;
+    let res =
+        tokio::task::spawn_blocking(move || serve(&state2, &method, &uri, &headers, &body, &rid))
+            .await;
     match res {
         Ok(r) => r,
         Err(e) => error_response(Service::Ec2, &AwsError::internal(e), &request_id),
@@ -122,7 +121,10 @@ fn serve(
         body,
     };
     let signature = query::sigv4::parse(&parts);
-    let scope_service = signature.as_ref().ok().map(|s| s.credential.service.as_str());
+    let scope_service = signature
+        .as_ref()
+        .ok()
+        .map(|s| s.credential.service.as_str());
 
     // Parameters: query string, then a form body.
     let mut params = match Params::parse_form(raw_query.as_bytes()) {
@@ -175,7 +177,10 @@ fn serve(
     ctx.request_id = request_id.to_string();
 
     let Some(action) = params.get("Action").map(str::to_string) else {
-        let e = AwsError::new("MissingAction", "The request must contain the parameter Action");
+        let e = AwsError::new(
+            "MissingAction",
+            "The request must contain the parameter Action",
+        );
         return error_response(service, &e, request_id);
     };
     if let Err(e) = protocol::check_version(service, params.get("Version")) {

@@ -196,7 +196,10 @@ pub fn delete_vpc(cp: &ControlPlane, ctx: &Context, vpc_id: &str) -> Result<(), 
         let dependency = || {
             AwsError::new(
                 "DependencyViolation",
-                format!("The vpc '{}' has dependencies and cannot be deleted.", vpc.id),
+                format!(
+                    "The vpc '{}' has dependencies and cannot be deleted.",
+                    vpc.id
+                ),
             )
         };
         if !db.children::<Subnet>(&vpc.id)?.is_empty() {
@@ -206,9 +209,7 @@ pub fn delete_vpc(cp: &ControlPlane, ctx: &Context, vpc_id: &str) -> Result<(), 
         if groups.iter().any(|g| g.name != "default") {
             return Err(dependency());
         }
-        if !db
-            .children::<model::elb::LoadBalancer>(&vpc.id)?
-            .is_empty()
+        if !db.children::<model::elb::LoadBalancer>(&vpc.id)?.is_empty()
             || !db.children::<model::elb::TargetGroup>(&vpc.id)?.is_empty()
         {
             return Err(dependency());

@@ -14,9 +14,19 @@ const EC2_KINDS: &[(&str, &str, &str, &str)] = &[
     ("vpc", "vpc", "vpc", "InvalidVpcID.NotFound"),
     ("subnet", "subnet", "subnet", "InvalidSubnetID.NotFound"),
     ("sg", "sg", "security-group", "InvalidGroup.NotFound"),
-    ("eni", "eni", "network-interface", "InvalidNetworkInterfaceID.NotFound"),
+    (
+        "eni",
+        "eni",
+        "network-interface",
+        "InvalidNetworkInterfaceID.NotFound",
+    ),
     ("i", "i", "instance", "InvalidInstanceID.NotFound"),
-    ("vpce", "vpce", "vpc-endpoint", "InvalidVpcEndpointId.NotFound"),
+    (
+        "vpce",
+        "vpce",
+        "vpc-endpoint",
+        "InvalidVpcEndpointId.NotFound",
+    ),
     (
         "vpce-svc",
         "vpce-svc",
@@ -74,10 +84,11 @@ pub fn read_tags(
     Ok(Some(tags_of(&serde_json::from_str(&rec.body)?)))
 }
 
-fn ec2_kind(id: &str) -> Result<&'static (&'static str, &'static str, &'static str, &'static str), AwsError> {
-    let prefix = ids::kind_of(id).ok_or_else(|| {
-        AwsError::new("InvalidID", format!("The ID '{id}' is not valid"))
-    })?;
+fn ec2_kind(
+    id: &str,
+) -> Result<&'static (&'static str, &'static str, &'static str, &'static str), AwsError> {
+    let prefix = ids::kind_of(id)
+        .ok_or_else(|| AwsError::new("InvalidID", format!("The ID '{id}' is not valid")))?;
     EC2_KINDS
         .iter()
         .find(|k| k.0 == prefix)
@@ -202,9 +213,13 @@ pub fn describe_tags(
             "value" => Some(vec![r.value.clone()]),
             "resource-id" => Some(vec![r.resource_id.clone()]),
             "resource-type" => Some(vec![r.resource_type.clone()]),
-            n => n
-                .strip_prefix("tag:")
-                .map(|k| if k == r.key { vec![r.value.clone()] } else { vec![] }),
+            n => n.strip_prefix("tag:").map(|k| {
+                if k == r.key {
+                    vec![r.value.clone()]
+                } else {
+                    vec![]
+                }
+            }),
         },
     )
 }

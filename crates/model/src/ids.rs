@@ -50,7 +50,9 @@ pub fn is_well_formed(prefix: &str, s: &str) -> bool {
         return false;
     };
     (rest.len() == 8 || rest.len() == 17)
-        && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The kind of resource an id names, from its prefix.

@@ -7,8 +7,8 @@ pub mod net;
 pub mod region;
 pub mod vpce;
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// A 12-digit AWS account id.
 pub type AccountId = String;

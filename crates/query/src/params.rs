@@ -187,7 +187,8 @@ impl Params {
 
     /// EC2 flattened list: `Name.1`, `Name.2`, … ordered by numeric index (gaps
     /// allowed; an index that is not a positive integer → Invalid). Only keys
-    /// exactly `Name.<digits>` count (not `Name.1.Key`).
+    /// exactly `Name.<digits>` count (not `Name.1.Key`). Leading zeros
+    /// (`Name.01`) are Invalid too, so no two keys can claim one slot.
     pub fn list(&self, name: &str) -> Result<Vec<&str>, ParamError> {
         self.scalar_list(name)
     }

@@ -96,7 +96,7 @@ impl SignatureInfo {
 pub struct RequestParts<'a> {
     /// HTTP method, e.g. `POST`.
     pub method: &'a str,
-    /// Raw (still percent-encoded) path, e.g. `/`.
+    /// Raw (still percent-encoded) path without the query, e.g. `/`.
     pub path: &'a str,
     /// Raw query string without the leading `?` (empty when none).
     pub query: &'a str,
@@ -160,12 +160,12 @@ pub fn parse(req: &RequestParts<'_>) -> Result<SignatureInfo, SigV4Error> {
 /// client listed them; the signed header list; and the payload hash.
 ///
 /// The payload hash is the hex SHA-256 of the body, or the
-/// `x-amz-content-sha256` header value when present. Unlike AWS, that header
-/// must then actually match the body (`UNSIGNED-PAYLOAD` only with an empty
-/// body), because the body carries the API parameters and must not be
-/// replaceable. Presigned requests are hashed like header-signed ones, as
-/// botocore does for non-S3 services; with an empty body `UNSIGNED-PAYLOAD`
-/// (the S3 convention) is accepted too.
+/// `x-amz-content-sha256` header value when present; that header must then
+/// match the body (`UNSIGNED-PAYLOAD` only with an empty body), because the
+/// body carries the API parameters and must not be replaceable. Presigned
+/// requests hash the body like header-signed ones, as botocore and the AWS
+/// documentation do for non-S3 services; with an empty body the S3 convention
+/// `UNSIGNED-PAYLOAD` is accepted too.
 ///
 /// The region and service of the scope are not checked here; callers compare
 /// `info.credential` with what they serve.
@@ -227,8 +227,10 @@ pub fn verify(
 }
 
 /// The hex signature `req` should carry for `info` (whose `signature` field
-/// is ignored) under `secret_access_key`, hashing the body as the payload.
-/// The counterpart of [`verify`], for building signed requests.
+/// is ignored) under `secret_access_key`: the counterpart of [`verify`], for
+/// building signed requests. The payload is the body's hash (or the
+/// `x-amz-content-sha256` header in the header form); for the presigned form
+/// `req.query` must already hold the other `X-Amz-*` parameters.
 pub fn compute_signature(
     req: &RequestParts<'_>,
     info: &SignatureInfo,

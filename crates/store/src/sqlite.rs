@@ -104,7 +104,9 @@ impl Tx for SqliteTx<'_> {
     fn get(&mut self, kind: &str, id: &str) -> Result<Option<Record>, StoreError> {
         let mut stmt = self
             .tx
-            .prepare_cached("SELECT kind, id, owner, parent, body FROM records WHERE kind = ?1 AND id = ?2")
+            .prepare_cached(
+                "SELECT kind, id, owner, parent, body FROM records WHERE kind = ?1 AND id = ?2",
+            )
             .map_err(backend)?;
         stmt.query_row(params![kind, id], row_to_record)
             .optional()

@@ -19,7 +19,10 @@ const TABLES: &[&[(&str, Handler)]] = &[net::ROUTES, tags::ROUTES, vpce::ROUTES]
 
 /// Every EC2 action privlink serves.
 pub fn actions() -> Vec<&'static str> {
-    TABLES.iter().flat_map(|t| t.iter().map(|(a, _)| *a)).collect()
+    TABLES
+        .iter()
+        .flat_map(|t| t.iter().map(|(a, _)| *a))
+        .collect()
 }
 
 pub fn dispatch(
@@ -83,7 +86,12 @@ pub fn filters(params: &Params) -> Result<Vec<Filter>, AwsError> {
         .map(|f| {
             Ok(Filter {
                 name: f.required("Name").ec2()?.to_string(),
-                values: f.list("Value").ec2()?.into_iter().map(String::from).collect(),
+                values: f
+                    .list("Value")
+                    .ec2()?
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
             })
         })
         .collect()
@@ -92,12 +100,12 @@ pub fn filters(params: &Params) -> Result<Vec<Filter>, AwsError> {
 /// `MaxResults` (within `min..=max`) and `NextToken`.
 pub fn page(params: &Params, min: i64, max: i64) -> Result<Page, AwsError> {
     let max_results = params.int("MaxResults").ec2()?;
-    if let Some(m) = max_results {
-        if m < min || m > max {
-            return Err(AwsError::invalid_parameter_value(format!(
-                "Value ( {m} ) for parameter maxResults is invalid. Expecting a value between {min} and {max}."
-            )));
-        }
+    if let Some(m) = max_results
+        && (m < min || m > max)
+    {
+        return Err(AwsError::invalid_parameter_value(format!(
+            "Value ( {m} ) for parameter maxResults is invalid. Expecting a value between {min} and {max}."
+        )));
     }
     Ok(Page {
         max_results,

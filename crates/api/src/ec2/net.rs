@@ -5,7 +5,9 @@ use control::{AwsError, Context, ControlPlane};
 use model::net::Vpc;
 use query::{Params, XmlWriter};
 
-use super::{Handler, filters, id_list, page, return_true, tag_specs, write_next_token, write_tags};
+use super::{
+    Handler, filters, id_list, page, return_true, tag_specs, write_next_token, write_tags,
+};
 use crate::protocol::ParamResultExt;
 
 pub const ROUTES: &[(&str, Handler)] = &[
@@ -56,7 +58,7 @@ fn describe_vpcs(cp: &ControlPlane, ctx: &Context, p: &Params) -> Result<XmlWrit
         &page(p, 5, 1000)?,
     )?;
     let mut w = XmlWriter::new();
-    w.list("vpcSet", "item", &vpcs, |w, v| write_vpc(w, v));
+    w.list("vpcSet", "item", &vpcs, write_vpc);
     write_next_token(&mut w, next);
     Ok(w)
 }
