@@ -120,3 +120,111 @@ pub fn release(db: &mut Db<'_>, eni_id: &str) -> Result<(), AwsError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use model::net::Subnet;
+    use model::region::Region;
+    use store::SqliteStore;
+
+    use super::*;
+    use crate::{Context, ControlPlane};
+
+    fn setup() -> (ControlPlane, Context, Subnet) {
+        let store = SqliteStore::in_memory().expect("store");
+        let cp = ControlPlane::new(Arc::new(store), Region::new("us-east-1"));
+        let ctx = Context::new("111111111111");
+        let subnet = Subnet {
+            id: "subnet-0123456789abcdef0".into(),
+            owner: ctx.account.clone(),
+            vpc_id: "vpc-0123456789abcdef0".into(),
+            cidr: "10.0.1.0/28".parse().expect("cidr"),
+            zone: "us-east-1a".into(),
+            zone_id: "use1-az1".into(),
+            map_public_ip_on_launch: false,
+            tags: vec![],
+            created: crate::common::now(),
+        };
+        (cp, ctx, subnet)
+    }
+
+    fn spec(subnet: &Subnet) -> NewInterface<'_> {
+        NewInterface {
+            subnet,
+            owner: "111111111111",
+            interface_type: InterfaceType::VpcEndpoint,
+            requester_id: None,
+            requester_managed: true,
+            description: "test".into(),
+            security_group_ids: vec![],
+            attached_instance_id: None,
+            private_ip: None,
+        }
+    }
+
+    #[test]
+    fn allocates_every_usable_address_once_then_refuses() {
+        let (cp, ctx, subnet) = setup();
+        let mut seen = BTreeSet::new();
+        for _ in 0..11 {
+            let eni = cp
+                .write(&ctx, |db| allocate(db, spec(&subnet)))
+                .expect("allocate");
+            assert!(!net::reserved_in_subnet(&subnet.cidr, eni.private_ip));
+            assert!(
+                seen.insert(eni.private_ip),
+                "{} handed out twice",
+                eni.private_ip
+            );
+        }
+        let err = cp
+            .write(&ctx, |db| allocate(db, spec(&subnet)))
+            .expect_err("subnet is full");
+        assert_eq!(err.code, "InsufficientFreeAddressesInSubnet");
+        let left = cp
+            .read(&ctx, |db| available_count(db, &subnet))
+            .expect("count");
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn released_addresses_are_reused_and_requested_ones_checked() {
+        let (cp, ctx, subnet) = setup();
+        let first = cp
+            .write(&ctx, |db| allocate(db, spec(&subnet)))
+            .expect("allocate");
+        cp.write(&ctx, |db| release(db, &first.id))
+            .expect("release");
+        let again = cp
+            .write(&ctx, |db| allocate(db, spec(&subnet)))
+            .expect("allocate");
+        assert_eq!(again.private_ip, first.private_ip);
+
+        let mut want = spec(&subnet);
+        want.private_ip = Some(again.private_ip);
+        let err = cp.write(&ctx, |db| allocate(db, want)).expect_err("in use");
+        assert_eq!(err.code, "InvalidIPAddress.InUse");
+        let mut reserved = spec(&subnet);
+        reserved.private_ip = Some(Ipv4Addr::new(10, 0, 1, 2));
+        let err = cp
+            .write(&ctx, |db| allocate(db, reserved))
+            .expect_err("reserved");
+        assert_eq!(err.code, "InvalidParameterValue");
+    }
+
+    #[test]
+    fn a_failed_request_allocates_nothing() {
+        let (cp, ctx, subnet) = setup();
+        let r: Result<(), AwsError> = cp.write(&ctx, |db| {
+            allocate(db, spec(&subnet))?;
+            Err(AwsError::invalid_parameter("later step fails"))
+        });
+        assert!(r.is_err());
+        let left = cp
+            .read(&ctx, |db| available_count(db, &subnet))
+            .expect("count");
+        assert_eq!(left, 11);
+    }
+}
