@@ -87,7 +87,7 @@ fn describe_vpcs(cp: &ControlPlane, ctx: &Context, p: &Params) -> Result<XmlWrit
         &page(p, 5, 1000)?,
     )?;
     let mut w = XmlWriter::new();
-    w.list("vpcSet", "item", &vpcs, |w, v| write_vpc(w, v));
+    w.list("vpcSet", "item", &vpcs, write_vpc);
     write_next_token(&mut w, next);
     Ok(w)
 }

@@ -79,7 +79,7 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let bytes: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let body_len = bytes.iter().rposition(|&b| b != b'=').map_or(0, |p| p + 1);
     let (body, pad) = bytes.split_at(body_len);
-    if pad.len() > 2 || (!pad.is_empty() && bytes.len() % 4 != 0) || body.len() % 4 == 1 {
+    if pad.len() > 2 || (!pad.is_empty() && !bytes.len().is_multiple_of(4)) || body.len() % 4 == 1 {
         return None;
     }
     let mut out = Vec::with_capacity(body.len() * 3 / 4);
@@ -127,12 +127,14 @@ fn validate_run(ctx: &Context, req: &RunInstances) -> Result<(), AwsError> {
             req.max_count, req.min_count
         )));
     }
-    if let Some(t) = &req.instance_type {
-        if !valid_instance_type(t) {
-            return Err(AwsError::invalid_parameter_value(format!(
-                "Invalid value '{t}' for InstanceType."
-            )));
-        }
+    if let Some(t) = req
+        .instance_type
+        .as_deref()
+        .filter(|t| !valid_instance_type(t))
+    {
+        return Err(AwsError::invalid_parameter_value(format!(
+            "Invalid value '{t}' for InstanceType."
+        )));
     }
     if let Some(data) = &req.user_data {
         let raw = decode_base64(data).ok_or_else(|| {

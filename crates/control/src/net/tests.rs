@@ -180,8 +180,14 @@ fn requester_managed_interfaces_are_described_to_the_vpc_owner() {
     let (none, _) =
         describe_network_interfaces(&cp, &provider, &[], &[], &Page::default()).expect("describe");
     assert!(none.is_empty());
-    let err = describe_network_interfaces(&cp, &provider, &[eni.id.clone()], &[], &Page::default())
-        .expect_err("other account");
+    let err = describe_network_interfaces(
+        &cp,
+        &provider,
+        std::slice::from_ref(&eni.id),
+        &[],
+        &Page::default(),
+    )
+    .expect_err("other account");
     assert_eq!(err.code, "InvalidNetworkInterfaceID.NotFound");
 
     // The interface holds the subnet and the group.
