@@ -106,7 +106,7 @@ fn valid_instance_type(t: &str) -> bool {
             && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     };
-    ok(family) && ok(size) && family.as_bytes()[0].is_ascii_lowercase()
+    ok(family) && ok(size) && family.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
 /// Checks what can be checked without the store.
