@@ -18,8 +18,7 @@ pub use lb::{
 };
 pub use listener::{
     ActionSpec, CreateListener, ModifyListener, TlsSettings, create_listener, delete_listener,
-    describe_listener_attributes, describe_listeners, modify_listener,
-    modify_listener_attributes,
+    describe_listener_attributes, describe_listeners, modify_listener, modify_listener_attributes,
 };
 pub use tags::{add_tags, describe_tags, remove_tags};
 pub use tg::{
@@ -43,6 +42,16 @@ pub const MAX_TAGS: usize = 50;
 pub struct Marker {
     pub marker: Option<String>,
     pub page_size: Option<i64>,
+}
+
+impl Marker {
+    /// `Marker` / `PageSize` as the request carries them; `PageSize` must be 1–400.
+    pub fn new(marker: Option<String>, page_size: Option<i64>) -> Result<Marker, AwsError> {
+        if let Some(n) = page_size {
+            check_range(n, "pageSize", 1, 400)?;
+        }
+        Ok(Marker { marker, page_size })
+    }
 }
 
 /// One page of `items`; the marker names the first item of the next page.
@@ -70,7 +79,10 @@ pub(crate) fn invalid_config(message: impl Into<String>) -> AwsError {
 }
 
 pub(crate) fn lb_not_found(arn: &str) -> AwsError {
-    AwsError::new("LoadBalancerNotFound", format!("Load balancer '{arn}' not found"))
+    AwsError::new(
+        "LoadBalancerNotFound",
+        format!("Load balancer '{arn}' not found"),
+    )
 }
 
 pub(crate) fn lbs_not_found(missing: &[&str]) -> AwsError {
@@ -85,7 +97,10 @@ pub(crate) fn tgs_not_found() -> AwsError {
 }
 
 pub(crate) fn tg_not_found(arn: &str) -> AwsError {
-    AwsError::new("TargetGroupNotFound", format!("Target groups '{arn}' not found"))
+    AwsError::new(
+        "TargetGroupNotFound",
+        format!("Target groups '{arn}' not found"),
+    )
 }
 
 pub(crate) fn listeners_not_found() -> AwsError {
@@ -126,7 +141,10 @@ pub(crate) fn check_enum(v: &str, field: &str, allowed: &[&str]) -> Result<(), A
         Err(constraint(
             v,
             field,
-            &format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
+            &format!(
+                "Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ),
         ))
     }
 }
@@ -236,9 +254,8 @@ pub(crate) fn check_name(name: &str, noun: &str, is_lb: bool) -> Result<(), AwsE
 
 fn tag_chars_ok(s: &str) -> bool {
     // AWS: ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$
-    s.chars().all(|c| {
-        c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c)
-    })
+    s.chars()
+        .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
 }
 
 /// Validates tags as the request carries them: key 1–128 and value ≤ 256 characters of AWS's
@@ -284,7 +301,9 @@ pub(crate) fn check_tags(tags: &[Tag]) -> Result<(), AwsError> {
 pub(crate) fn too_many_tags(noun: &str) -> AwsError {
     AwsError::new(
         "TooManyTags",
-        format!("The quota for the number of tags that can be assigned to a {noun} has been reached"),
+        format!(
+            "The quota for the number of tags that can be assigned to a {noun} has been reached"
+        ),
     )
 }
 

@@ -459,7 +459,10 @@ impl<'a> ElbArn<'a> {
                 ElbResource::TargetGroup { name, id }
             }
             ["listener", kind, lb_name, lb_id, id]
-                if lb_kind(kind) && is_resource_name(lb_name) && is_hex16(lb_id) && is_hex16(id) =>
+                if lb_kind(kind)
+                    && is_resource_name(lb_name)
+                    && is_hex16(lb_id)
+                    && is_hex16(id) =>
             {
                 ElbResource::Listener {
                     kind,
@@ -490,15 +493,16 @@ pub fn target_group_arn(region: &str, account: &str, name: &str, id: &str) -> St
 
 /// `arn:aws:elasticloadbalancing:<region>:<account>:listener/net/<lb-name>/<lb-id>/<id>`
 pub fn listener_arn(region: &str, account: &str, lb_name: &str, lb_id: &str, id: &str) -> String {
-    format!(
-        "arn:aws:elasticloadbalancing:{region}:{account}:listener/net/{lb_name}/{lb_id}/{id}"
-    )
+    format!("arn:aws:elasticloadbalancing:{region}:{account}:listener/net/{lb_name}/{lb_id}/{id}")
 }
 
 /// An NLB's DNS name: `<name>-<id>.elb.<region>.amazonaws.com` (no `internal-` prefix for
 /// NLBs, unlike Application and Classic Load Balancers).
 pub fn load_balancer_dns_name(region: &str, name: &str, id: &str) -> String {
-    format!("{}-{id}.elb.{region}.amazonaws.com", name.to_ascii_lowercase())
+    format!(
+        "{}-{id}.elb.{region}.amazonaws.com",
+        name.to_ascii_lowercase()
+    )
 }
 
 /// The Route 53 zone of NLB DNS names in a region (AWS's published table); other regions get
@@ -645,10 +649,8 @@ mod tests {
     #[test]
     fn draining_targets_expire_after_the_delay() {
         let mut g = tg();
-        g.attributes.insert(
-            "deregistration_delay.timeout_seconds".into(),
-            "10".into(),
-        );
+        g.attributes
+            .insert("deregistration_delay.timeout_seconds".into(), "10".into());
         let t0 = OffsetDateTime::UNIX_EPOCH;
         g.draining.push(DrainingTarget {
             target: Target {

@@ -124,8 +124,7 @@ pub(crate) fn apply_lb(lb: &mut LoadBalancer, attrs: &[(String, String)]) -> Res
         lb.attributes.insert(key.clone(), value.clone());
     }
     let get = |lb: &LoadBalancer, k: &str| lb.attribute(k).unwrap_or_default();
-    if get(lb, "access_logs.s3.enabled") == "true" && get(lb, "access_logs.s3.bucket").is_empty()
-    {
+    if get(lb, "access_logs.s3.enabled") == "true" && get(lb, "access_logs.s3.bucket").is_empty() {
         return Err(invalid_config(
             "The value of 'access_logs.s3.bucket' cannot be empty when access logs are enabled",
         ));

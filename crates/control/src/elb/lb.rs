@@ -5,15 +5,13 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use model::Tag;
-use model::elb::{
-    self as m, LoadBalancer, LoadBalancerNode, NODE_REQUESTER_ID, lb_state,
-};
+use model::elb::{self as m, LoadBalancer, LoadBalancerNode, NODE_REQUESTER_ID, lb_state};
 use model::ids::{self, prefix};
 use model::net::{InterfaceType, NetworkInterface, SecurityGroup, Subnet};
 use model::vpce::{EndpointService, ServiceState};
 
 use super::{
-    Marker, MAX_TAGS, attributes, check_enum, check_lb_arn, check_name, check_tags, find_lb,
+    MAX_TAGS, Marker, attributes, check_enum, check_lb_arn, check_name, check_tags, find_lb,
     invalid_config, lbs_not_found, load_lb, new_hex16, page, too_many_tags,
 };
 use crate::eni::{self, NewInterface};
@@ -67,7 +65,9 @@ fn placements(req: &CreateLoadBalancer, scheme: &str) -> Result<Vec<Placement>, 
     }
     for mapping in &req.subnet_mappings {
         if mapping.subnet_id.is_empty() {
-            return Err(AwsError::validation("A subnet ID must be specified in each subnet mapping"));
+            return Err(AwsError::validation(
+                "A subnet ID must be specified in each subnet mapping",
+            ));
         }
         if let Some(alloc) = &mapping.allocation_id {
             // privlink has no Elastic IPs, so no allocation can exist.
@@ -108,15 +108,14 @@ fn placements(req: &CreateLoadBalancer, scheme: &str) -> Result<Vec<Placement>, 
 }
 
 fn subnet_not_found(id: &str) -> AwsError {
-    AwsError::new("SubnetNotFound", format!("The subnet ID '{id}' is not valid"))
+    AwsError::new(
+        "SubnetNotFound",
+        format!("The subnet ID '{id}' is not valid"),
+    )
 }
 
 /// Loads the caller's subnets and checks AWS's placement rules: one VPC, one subnet per zone.
-fn load_subnets(
-    db: &mut Db<'_>,
-    ctx: &Context,
-    ids_: &[&str],
-) -> Result<Vec<Subnet>, AwsError> {
+fn load_subnets(db: &mut Db<'_>, ctx: &Context, ids_: &[&str]) -> Result<Vec<Subnet>, AwsError> {
     let mut subnets: Vec<Subnet> = Vec::new();
     for id in ids_ {
         if !ids::is_well_formed(prefix::SUBNET, id) {
@@ -158,7 +157,8 @@ fn check_security_groups(
             continue;
         }
         let sg = if ids::is_well_formed(prefix::SECURITY_GROUP, g) {
-            db.get::<SecurityGroup>(g)?.filter(|s| s.owner == ctx.account)
+            db.get::<SecurityGroup>(g)?
+                .filter(|s| s.owner == ctx.account)
         } else {
             None
         };
@@ -204,7 +204,11 @@ fn same_settings(
     });
     let have_sg: BTreeSet<&str> = lb.security_group_ids.iter().map(String::as_str).collect();
     let want_sg: BTreeSet<&str> = groups.iter().map(String::as_str).collect();
-    lb.scheme == scheme && lb.ip_address_type == ip_type && have == want && ips_match && have_sg == want_sg
+    lb.scheme == scheme
+        && lb.ip_address_type == ip_type
+        && have == want
+        && ips_match
+        && have_sg == want_sg
 }
 
 /// The EC2 errors of an address allocation, in ELB's terms.
@@ -449,7 +453,9 @@ pub fn modify_load_balancer_attributes(
     attrs: &[(String, String)],
 ) -> Result<Vec<(String, String)>, AwsError> {
     if attrs.is_empty() {
-        return Err(AwsError::validation("At least one attribute must be specified"));
+        return Err(AwsError::validation(
+            "At least one attribute must be specified",
+        ));
     }
     cp.write(ctx, |db| {
         let mut lb = load_lb(db, ctx, arn)?;

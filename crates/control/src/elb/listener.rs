@@ -71,7 +71,9 @@ fn check_protocol(protocol: &str) -> Result<(), AwsError> {
     if protocol != "TCP" {
         return Err(AwsError::new(
             "UnsupportedProtocol",
-            format!("Listener protocol '{protocol}' is not supported: Network Load Balancer listeners carry TCP only"),
+            format!(
+                "Listener protocol '{protocol}' is not supported: Network Load Balancer listeners carry TCP only"
+            ),
         ));
     }
     Ok(())
@@ -79,13 +81,19 @@ fn check_protocol(protocol: &str) -> Result<(), AwsError> {
 
 fn check_tls(tls: &TlsSettings) -> Result<(), AwsError> {
     if tls.ssl_policy.is_some() {
-        return Err(invalid_config("An SSL policy can only be specified for TLS listeners"));
+        return Err(invalid_config(
+            "An SSL policy can only be specified for TLS listeners",
+        ));
     }
     if !tls.certificates.is_empty() {
-        return Err(invalid_config("Certificates can only be specified for TLS listeners"));
+        return Err(invalid_config(
+            "Certificates can only be specified for TLS listeners",
+        ));
     }
     if !tls.alpn_policy.is_empty() {
-        return Err(invalid_config("An ALPN policy can only be specified for TLS listeners"));
+        return Err(invalid_config(
+            "An ALPN policy can only be specified for TLS listeners",
+        ));
     }
     if tls.mutual_authentication {
         return Err(invalid_config(
@@ -109,7 +117,9 @@ fn resolve_actions(
     actions: &[ActionSpec],
 ) -> Result<Vec<ForwardAction>, AwsError> {
     let Some(action) = actions.first() else {
-        return Err(AwsError::validation("At least one default action must be specified"));
+        return Err(AwsError::validation(
+            "At least one default action must be specified",
+        ));
     };
     if actions.len() > 1 {
         return Err(AwsError::new(
@@ -117,7 +127,11 @@ fn resolve_actions(
             "Network Load Balancer listeners take a single default action",
         ));
     }
-    check_enum(&action.action_type, "defaultActions.1.member.type", ACTION_TYPES)?;
+    check_enum(
+        &action.action_type,
+        "defaultActions.1.member.type",
+        ACTION_TYPES,
+    )?;
     if action.action_type != "forward" {
         return Err(invalid_action(format!(
             "The action type '{}' is not supported on Network Load Balancers",
@@ -143,7 +157,9 @@ fn resolve_actions(
                 check_range(*w, "weight", 0, 999)?;
             }
             Some(arn.clone().ok_or_else(|| {
-                AwsError::validation("A target group ARN must be specified in the forward configuration")
+                AwsError::validation(
+                    "A target group ARN must be specified in the forward configuration",
+                )
             })?)
         }
         None => None,
@@ -374,7 +390,9 @@ pub fn modify_listener_attributes(
     attrs: &[(String, String)],
 ) -> Result<Vec<(String, String)>, AwsError> {
     if attrs.is_empty() {
-        return Err(AwsError::validation("At least one attribute must be specified"));
+        return Err(AwsError::validation(
+            "At least one attribute must be specified",
+        ));
     }
     cp.write(ctx, |db| {
         let mut l = load_listener(db, ctx, arn)?;

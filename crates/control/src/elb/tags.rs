@@ -1,8 +1,8 @@
 //! AddTags / RemoveTags / DescribeTags over load balancers, target groups and listeners.
 
+use model::Resource;
 use model::Tag;
 use model::elb::{ElbArn, ElbResource, Listener, LoadBalancer, TargetGroup};
-use model::Resource;
 
 use super::{MAX_TAGS, check_tags, lb_not_found, listeners_not_found, tg_not_found, too_many_tags};
 use crate::tags::{read_tags, update_tags};
@@ -31,7 +31,9 @@ fn kind_of(arn: &str) -> Result<(&'static str, &'static str, AwsError), AwsError
 
 fn check_arns(arns: &[String]) -> Result<(), AwsError> {
     if arns.is_empty() {
-        return Err(AwsError::validation("At least one resource ARN must be specified"));
+        return Err(AwsError::validation(
+            "At least one resource ARN must be specified",
+        ));
     }
     if arns.len() > MAX_RESOURCES {
         return Err(super::constraint(
@@ -86,7 +88,9 @@ pub fn remove_tags(
 ) -> Result<(), AwsError> {
     check_arns(arns)?;
     if keys.is_empty() {
-        return Err(AwsError::validation("At least one tag key must be specified"));
+        return Err(AwsError::validation(
+            "At least one tag key must be specified",
+        ));
     }
     cp.write(ctx, |db| {
         for arn in arns {

@@ -39,17 +39,19 @@ fn vpc(cp: &ControlPlane, ctx: &Context, cidr: &str) -> String {
 }
 
 fn subnet(cp: &ControlPlane, ctx: &Context, vpc_id: &str, cidr: &str, zone: &str) -> String {
-    let s = Subnet {
-        id: model::ids::new_id("subnet"),
-        owner: ctx.account.clone(),
-        vpc_id: vpc_id.into(),
-        cidr: cidr.parse().unwrap(),
-        zone: zone.into(),
-        zone_id: "use1-az1".into(),
-        map_public_ip_on_launch: false,
-        tags: vec![],
-        created: crate::common::now(),
-    };
+    // Built through serde so that fields other features add (with defaults) fill in.
+    let s: Subnet = serde_json::from_value(serde_json::json!({
+        "id": model::ids::new_id("subnet"),
+        "owner": ctx.account,
+        "vpc_id": vpc_id,
+        "cidr": cidr,
+        "zone": zone,
+        "zone_id": "use1-az1",
+        "map_public_ip_on_launch": false,
+        "tags": [],
+        "created": crate::common::now(),
+    }))
+    .unwrap();
     cp.write(ctx, |db| db.insert(&s)).unwrap();
     s.id
 }
@@ -62,29 +64,35 @@ fn instance(
     zone: &str,
     state: InstanceState,
 ) -> String {
-    let i = Instance {
-        id: model::ids::new_id("i"),
-        owner: ctx.account.clone(),
-        reservation_id: model::ids::new_id("r"),
-        subnet_id: subnet_id.into(),
-        vpc_id: vpc_id.into(),
-        zone: zone.into(),
-        private_ip: "10.0.1.50".parse().unwrap(),
-        network_interface_id: model::ids::new_id("eni"),
-        image_id: "ami-1".into(),
-        instance_type: "t3.micro".into(),
-        security_group_ids: vec![],
-        user_data: None,
-        state,
-        launch_time: crate::common::now(),
-        client_token: None,
-        tags: vec![],
-    };
+    let i: Instance = serde_json::from_value(serde_json::json!({
+        "id": model::ids::new_id("i"),
+        "owner": ctx.account,
+        "reservation_id": model::ids::new_id("r"),
+        "subnet_id": subnet_id,
+        "vpc_id": vpc_id,
+        "zone": zone,
+        "private_ip": "10.0.1.50",
+        "network_interface_id": model::ids::new_id("eni"),
+        "image_id": "ami-1",
+        "instance_type": "t3.micro",
+        "security_group_ids": [],
+        "user_data": null,
+        "state": state,
+        "launch_time": crate::common::now(),
+        "client_token": null,
+        "tags": [],
+    }))
+    .unwrap();
     cp.write(ctx, |db| db.insert(&i)).unwrap();
     i.id
 }
 
-fn create_lb(cp: &ControlPlane, ctx: &Context, name: &str, subnets: &[&str]) -> Result<LoadBalancer, AwsError> {
+fn create_lb(
+    cp: &ControlPlane,
+    ctx: &Context,
+    name: &str,
+    subnets: &[&str],
+) -> Result<LoadBalancer, AwsError> {
     create_load_balancer(
         cp,
         ctx,
@@ -98,7 +106,13 @@ fn create_lb(cp: &ControlPlane, ctx: &Context, name: &str, subnets: &[&str]) -> 
     )
 }
 
-fn create_tg(cp: &ControlPlane, ctx: &Context, name: &str, vpc_id: &str, tt: &str) -> Result<TargetGroupView, AwsError> {
+fn create_tg(
+    cp: &ControlPlane,
+    ctx: &Context,
+    name: &str,
+    vpc_id: &str,
+    tt: &str,
+) -> Result<TargetGroupView, AwsError> {
     create_target_group(
         cp,
         ctx,
@@ -121,7 +135,13 @@ fn forward(tg_arn: &str) -> Vec<ActionSpec> {
     }]
 }
 
-fn listen(cp: &ControlPlane, ctx: &Context, lb: &str, port: i64, tg: &str) -> Result<Listener, AwsError> {
+fn listen(
+    cp: &ControlPlane,
+    ctx: &Context,
+    lb: &str,
+    port: i64,
+    tg: &str,
+) -> Result<Listener, AwsError> {
     create_listener(
         cp,
         ctx,
@@ -136,7 +156,8 @@ fn listen(cp: &ControlPlane, ctx: &Context, lb: &str, port: i64, tg: &str) -> Re
 }
 
 fn enis(cp: &ControlPlane, ctx: &Context) -> Vec<NetworkInterface> {
-    cp.read(ctx, |db| db.list::<NetworkInterface>(None)).unwrap()
+    cp.read(ctx, |db| db.list::<NetworkInterface>(None))
+        .unwrap()
 }
 
 fn code<T: std::fmt::Debug>(r: Result<T, AwsError>) -> String {
@@ -175,7 +196,10 @@ fn load_balancer_nodes_are_requester_managed_enis() {
     // Same name, same settings: the same load balancer; different settings: refused.
     let again = create_lb(&cp, &ctx, "my-nlb", &[&s2, &s1]).unwrap();
     assert_eq!(again.arn, lb.arn);
-    assert_eq!(code(create_lb(&cp, &ctx, "my-nlb", &[&s1])), "DuplicateLoadBalancerName");
+    assert_eq!(
+        code(create_lb(&cp, &ctx, "my-nlb", &[&s1])),
+        "DuplicateLoadBalancerName"
+    );
     assert_eq!(enis(&cp, &ctx).len(), 2);
 
     delete_load_balancer(&cp, &ctx, &lb.arn).unwrap();
@@ -193,11 +217,20 @@ fn placement_rules() {
     let s1 = subnet(&cp, &ctx, &v, "10.0.1.0/24", "us-east-1a");
     let s2 = subnet(&cp, &ctx, &v, "10.0.2.0/24", "us-east-1a");
     let s3 = subnet(&cp, &ctx, &w, "10.1.1.0/24", "us-east-1b");
-    assert_eq!(code(create_lb(&cp, &ctx, "x", &[&s1, &s2])), "InvalidConfigurationRequest");
-    assert_eq!(code(create_lb(&cp, &ctx, "x", &[&s1, &s3])), "InvalidConfigurationRequest");
+    assert_eq!(
+        code(create_lb(&cp, &ctx, "x", &[&s1, &s2])),
+        "InvalidConfigurationRequest"
+    );
+    assert_eq!(
+        code(create_lb(&cp, &ctx, "x", &[&s1, &s3])),
+        "InvalidConfigurationRequest"
+    );
     let other = Context::new(B);
     assert_eq!(code(create_lb(&cp, &other, "x", &[&s1])), "SubnetNotFound");
-    assert_eq!(code(create_lb(&cp, &ctx, "x", &["subnet-nope"])), "SubnetNotFound");
+    assert_eq!(
+        code(create_lb(&cp, &ctx, "x", &["subnet-nope"])),
+        "SubnetNotFound"
+    );
     // A failed request leaves no address behind.
     assert!(enis(&cp, &ctx).is_empty());
 
@@ -267,10 +300,16 @@ fn tags_are_checked() {
         value: v.into(),
     };
     assert!(check_tags(&[t("a", "b"), t("c", "")]).is_ok());
-    assert_eq!(code(check_tags(&[t("a", "1"), t("a", "2")])), "DuplicateTagKeys");
+    assert_eq!(
+        code(check_tags(&[t("a", "1"), t("a", "2")])),
+        "DuplicateTagKeys"
+    );
     assert_eq!(code(check_tags(&[t("aws:x", "1")])), "ValidationError");
     assert_eq!(code(check_tags(&[t("", "1")])), "ValidationError");
-    assert_eq!(code(check_tags(&[t("k", &"v".repeat(257))])), "ValidationError");
+    assert_eq!(
+        code(check_tags(&[t("k", &"v".repeat(257))])),
+        "ValidationError"
+    );
 }
 
 #[test]
@@ -287,7 +326,10 @@ fn endpoint_services_and_deletion_protection_block_deletion() {
         &[("deletion_protection.enabled".into(), "true".into())],
     )
     .unwrap();
-    assert_eq!(code(delete_load_balancer(&cp, &ctx, &lb.arn)), "OperationNotPermitted");
+    assert_eq!(
+        code(delete_load_balancer(&cp, &ctx, &lb.arn)),
+        "OperationNotPermitted"
+    );
     modify_load_balancer_attributes(
         &cp,
         &ctx,
@@ -295,22 +337,26 @@ fn endpoint_services_and_deletion_protection_block_deletion() {
         &[("deletion_protection.enabled".into(), "false".into())],
     )
     .unwrap();
-    let mut svc = EndpointService {
-        id: "vpce-svc-0123456789abcdef0".into(),
-        owner: A.into(),
-        name: "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0".into(),
-        state: ServiceState::Available,
-        acceptance_required: false,
-        network_load_balancer_arns: vec![lb.arn.clone()],
-        supported_ip_address_types: vec!["ipv4".into()],
-        private_dns_name: None,
-        private_dns_name_configuration: None,
-        allowed_principals: vec![],
-        tags: vec![],
-        created: crate::common::now(),
-    };
+    let mut svc: EndpointService = serde_json::from_value(serde_json::json!({
+        "id": "vpce-svc-0123456789abcdef0",
+        "owner": A,
+        "name": "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0",
+        "state": ServiceState::Available,
+        "acceptance_required": false,
+        "network_load_balancer_arns": [lb.arn],
+        "supported_ip_address_types": ["ipv4"],
+        "private_dns_name": null,
+        "private_dns_name_configuration": null,
+        "allowed_principals": [],
+        "tags": [],
+        "created": crate::common::now(),
+    }))
+    .unwrap();
     cp.write(&ctx, |db| db.insert(&svc)).unwrap();
-    assert_eq!(code(delete_load_balancer(&cp, &ctx, &lb.arn)), "ResourceInUse");
+    assert_eq!(
+        code(delete_load_balancer(&cp, &ctx, &lb.arn)),
+        "ResourceInUse"
+    );
     svc.state = ServiceState::Deleted;
     cp.write(&ctx, |db| db.put(&svc)).unwrap();
     delete_load_balancer(&cp, &ctx, &lb.arn).unwrap();
@@ -332,7 +378,10 @@ fn listeners_forward_to_one_load_balancers_target_group() {
     // The same listener again is the same listener; another one on the port is refused.
     assert_eq!(listen(&cp, &ctx, &lb1.arn, 80, &tg.arn).unwrap().arn, l.arn);
     let tg2 = create_tg(&cp, &ctx, "tg2", &v, "ip").unwrap().group;
-    assert_eq!(code(listen(&cp, &ctx, &lb1.arn, 80, &tg2.arn)), "DuplicateListener");
+    assert_eq!(
+        code(listen(&cp, &ctx, &lb1.arn, 80, &tg2.arn)),
+        "DuplicateListener"
+    );
     // A second port of the same load balancer may use the group; another load balancer not.
     listen(&cp, &ctx, &lb1.arn, 81, &tg.arn).unwrap();
     assert_eq!(
@@ -347,7 +396,10 @@ fn listeners_forward_to_one_load_balancers_target_group() {
         describe_target_groups(&cp, &ctx, None, &[tg.arn.clone()], &[], &Marker::default())
             .unwrap();
     assert_eq!(views[0].load_balancer_arns, vec![lb1.arn.clone()]);
-    assert_eq!(code(delete_target_group(&cp, &ctx, &tg.arn)), "ResourceInUse");
+    assert_eq!(
+        code(delete_target_group(&cp, &ctx, &tg.arn)),
+        "ResourceInUse"
+    );
 
     // Deleting the load balancer deletes its listeners and frees the group.
     delete_load_balancer(&cp, &ctx, &lb1.arn).unwrap();
@@ -379,14 +431,23 @@ fn target_health_follows_registration_and_usage() {
         "InvalidTarget"
     );
     assert_eq!(
-        code(register_targets(&cp, &ctx, &tg.arn, &[spec("i-0123456789abcdef0")])),
+        code(register_targets(
+            &cp,
+            &ctx,
+            &tg.arn,
+            &[spec("i-0123456789abcdef0")]
+        )),
         "InvalidTarget"
     );
     register_targets(&cp, &ctx, &tg.arn, &[spec(&running), spec(&other_zone)]).unwrap();
     register_targets(&cp, &ctx, &tg.arn, &[spec(&running)]).unwrap();
     let health = describe_target_health(&cp, &ctx, &tg.arn, &[]).unwrap();
     assert_eq!(health.len(), 2);
-    assert!(health.iter().all(|h| h.state == "unused" && h.reason == Some("Target.NotInUse")));
+    assert!(
+        health
+            .iter()
+            .all(|h| h.state == "unused" && h.reason == Some("Target.NotInUse"))
+    );
 
     let lb = create_lb(&cp, &ctx, "one", &[&s1]).unwrap();
     listen(&cp, &ctx, &lb.arn, 80, &tg.arn).unwrap();
@@ -414,7 +475,10 @@ fn target_health_follows_registration_and_usage() {
     )
     .unwrap();
     let h = describe_target_health(&cp, &ctx, &tg.arn, &[spec(&running)]).unwrap();
-    assert_eq!((h[0].state, h[0].reason), ("unused", Some("Target.NotRegistered")));
+    assert_eq!(
+        (h[0].state, h[0].reason),
+        ("unused", Some("Target.NotRegistered"))
+    );
 }
 
 #[test]
@@ -437,7 +501,10 @@ fn ip_targets_must_be_reachable_addresses() {
         t("nope", None),
         t("10.0.1.11", Some("us-east-1b")),
     ] {
-        assert_eq!(code(register_targets(&cp, &ctx, &tg.arn, &[bad])), "InvalidTarget");
+        assert_eq!(
+            code(register_targets(&cp, &ctx, &tg.arn, &[bad])),
+            "InvalidTarget"
+        );
     }
     let h = describe_target_health(&cp, &ctx, &tg.arn, &[]).unwrap();
     assert_eq!(h[0].availability_zone.as_deref(), Some("us-east-1a"));
@@ -456,12 +523,30 @@ fn other_accounts_see_nothing() {
     let l = listen(&cp, &ctx, &lb.arn, 80, &tg.arn).unwrap();
     let m = Marker::default();
     assert_eq!(
-        code(describe_load_balancers(&cp, &other, &[lb.arn.clone()], &[], &m)),
+        code(describe_load_balancers(
+            &cp,
+            &other,
+            &[lb.arn.clone()],
+            &[],
+            &m
+        )),
         "LoadBalancerNotFound"
     );
-    assert!(describe_load_balancers(&cp, &other, &[], &[], &m).unwrap().0.is_empty());
+    assert!(
+        describe_load_balancers(&cp, &other, &[], &[], &m)
+            .unwrap()
+            .0
+            .is_empty()
+    );
     assert_eq!(
-        code(describe_target_groups(&cp, &other, None, &[tg.arn.clone()], &[], &m)),
+        code(describe_target_groups(
+            &cp,
+            &other,
+            None,
+            &[tg.arn.clone()],
+            &[],
+            &m
+        )),
         "TargetGroupNotFound"
     );
     assert_eq!(
@@ -469,7 +554,15 @@ fn other_accounts_see_nothing() {
         "ListenerNotFound"
     );
     assert_eq!(
-        code(add_tags(&cp, &other, &[lb.arn.clone()], &[Tag { key: "k".into(), value: "v".into() }])),
+        code(add_tags(
+            &cp,
+            &other,
+            &[lb.arn.clone()],
+            &[Tag {
+                key: "k".into(),
+                value: "v".into()
+            }]
+        )),
         "LoadBalancerNotFound"
     );
     assert_eq!(
@@ -479,11 +572,20 @@ fn other_accounts_see_nothing() {
     // Another account's delete is a no-op.
     delete_load_balancer(&cp, &other, &lb.arn).unwrap();
     assert_eq!(
-        describe_load_balancers(&cp, &ctx, &[], &[], &m).unwrap().0.len(),
+        describe_load_balancers(&cp, &ctx, &[], &[], &m)
+            .unwrap()
+            .0
+            .len(),
         1
     );
     assert_eq!(
-        code(describe_load_balancers(&cp, &ctx, &["arn:nope".into()], &[], &m)),
+        code(describe_load_balancers(
+            &cp,
+            &ctx,
+            &["arn:nope".into()],
+            &[],
+            &m
+        )),
         "ValidationError"
     );
 }
@@ -531,14 +633,35 @@ fn attribute_rules() {
     assert!(all.contains(&("load_balancing.cross_zone.enabled".into(), "false".into())));
     for (k, val, want) in [
         ("nope", "1", "ValidationError"),
-        ("idle_timeout.timeout_seconds", "60", "InvalidConfigurationRequest"),
+        (
+            "idle_timeout.timeout_seconds",
+            "60",
+            "InvalidConfigurationRequest",
+        ),
         ("deletion_protection.enabled", "yes", "ValidationError"),
-        ("secondary_ips.auto_assigned.per_subnet", "8", "ValidationError"),
-        ("access_logs.s3.enabled", "true", "InvalidConfigurationRequest"),
-        ("dns_record.client_routing_policy", "nearest", "ValidationError"),
+        (
+            "secondary_ips.auto_assigned.per_subnet",
+            "8",
+            "ValidationError",
+        ),
+        (
+            "access_logs.s3.enabled",
+            "true",
+            "InvalidConfigurationRequest",
+        ),
+        (
+            "dns_record.client_routing_policy",
+            "nearest",
+            "ValidationError",
+        ),
     ] {
         assert_eq!(
-            code(modify_load_balancer_attributes(&cp, &ctx, &lb.arn, &set(k, val))),
+            code(modify_load_balancer_attributes(
+                &cp,
+                &ctx,
+                &lb.arn,
+                &set(k, val)
+            )),
             want,
             "{k}={val}"
         );
@@ -564,18 +687,39 @@ fn attribute_rules() {
     let all = describe_target_group_attributes(&cp, &ctx, &tg.arn).unwrap();
     assert!(all.contains(&("preserve_client_ip.enabled".into(), "false".into())));
     for (k, val, want) in [
-        ("deregistration_delay.timeout_seconds", "3601", "ValidationError"),
-        ("stickiness.type", "lb_cookie", "InvalidConfigurationRequest"),
-        ("slow_start.duration_seconds", "30", "InvalidConfigurationRequest"),
+        (
+            "deregistration_delay.timeout_seconds",
+            "3601",
+            "ValidationError",
+        ),
+        (
+            "stickiness.type",
+            "lb_cookie",
+            "InvalidConfigurationRequest",
+        ),
+        (
+            "slow_start.duration_seconds",
+            "30",
+            "InvalidConfigurationRequest",
+        ),
         (
             "target_health_state.unhealthy.draining_interval_seconds",
             "10",
             "InvalidConfigurationRequest",
         ),
-        ("load_balancing.cross_zone.enabled", "maybe", "ValidationError"),
+        (
+            "load_balancing.cross_zone.enabled",
+            "maybe",
+            "ValidationError",
+        ),
     ] {
         assert_eq!(
-            code(modify_target_group_attributes(&cp, &ctx, &tg.arn, &set(k, val))),
+            code(modify_target_group_attributes(
+                &cp,
+                &ctx,
+                &tg.arn,
+                &set(k, val)
+            )),
             want,
             "{k}={val}"
         );
@@ -585,8 +729,14 @@ fn attribute_rules() {
         &ctx,
         &tg.arn,
         &[
-            ("target_health_state.unhealthy.connection_termination.enabled".into(), "false".into()),
-            ("target_health_state.unhealthy.draining_interval_seconds".into(), "10".into()),
+            (
+                "target_health_state.unhealthy.connection_termination.enabled".into(),
+                "false".into(),
+            ),
+            (
+                "target_health_state.unhealthy.draining_interval_seconds".into(),
+                "10".into(),
+            ),
         ],
     )
     .unwrap();

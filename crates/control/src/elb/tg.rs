@@ -5,7 +5,9 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use model::Tag;
-use model::elb::{self as m, DrainingTarget, HealthCheck, Listener, LoadBalancer, Target, TargetGroup};
+use model::elb::{
+    self as m, DrainingTarget, HealthCheck, Listener, LoadBalancer, Target, TargetGroup,
+};
 use model::ids::{self, prefix};
 use model::net::{Instance, InstanceState, Subnet, Vpc};
 use time::OffsetDateTime;
@@ -88,9 +90,7 @@ fn valid_http_codes(s: &str) -> bool {
     let code = |c: &str| c.len() == 3 && c.parse::<u16>().is_ok_and(|n| (200..=599).contains(&n));
     !s.is_empty()
         && s.split(',').all(|part| match part.split_once('-') {
-            Some((a, b)) => {
-                code(a) && code(b) && a.parse::<u16>().ok() <= b.parse::<u16>().ok()
-            }
+            Some((a, b)) => code(a) && code(b) && a.parse::<u16>().ok() <= b.parse::<u16>().ok(),
             None => code(part),
         })
 }
@@ -247,7 +247,11 @@ pub fn create_target_group(
 ) -> Result<TargetGroupView, AwsError> {
     check_name(&req.name, "Target group", false)?;
     let target_type = req.target_type.as_deref().unwrap_or("instance");
-    check_enum(target_type, "targetType", &["instance", "ip", "lambda", "alb"])?;
+    check_enum(
+        target_type,
+        "targetType",
+        &["instance", "ip", "lambda", "alb"],
+    )?;
     if !matches!(target_type, "instance" | "ip") {
         return Err(invalid_config(format!(
             "Target type '{target_type}' is not supported: Network Load Balancer target groups take 'instance' or 'ip' targets"
@@ -364,7 +368,11 @@ pub fn describe_target_groups(
     names: &[String],
     marker: &Marker,
 ) -> Result<(Vec<TargetGroupView>, Option<String>), AwsError> {
-    let kinds = [load_balancer_arn.is_some(), !arns.is_empty(), !names.is_empty()];
+    let kinds = [
+        load_balancer_arn.is_some(),
+        !arns.is_empty(),
+        !names.is_empty(),
+    ];
     if kinds.iter().filter(|k| **k).count() > 1 {
         return Err(AwsError::validation(
             "Target group names, target group ARNs, and a load balancer ARN cannot be specified at the same time",
@@ -441,7 +449,10 @@ pub fn delete_target_group(cp: &ControlPlane, ctx: &Context, arn: &str) -> Resul
         let Some(tg) = find_tg(db, ctx, arn)? else {
             return Ok(());
         };
-        if listeners_of(db, ctx)?.iter().any(|l| l.forwards_to(&tg.arn)) {
+        if listeners_of(db, ctx)?
+            .iter()
+            .any(|l| l.forwards_to(&tg.arn))
+        {
             return Err(AwsError::new(
                 "ResourceInUse",
                 format!("Target group '{arn}' is currently in use by a listener or a rule"),
@@ -467,7 +478,9 @@ pub fn modify_target_group_attributes(
     attrs: &[(String, String)],
 ) -> Result<Vec<(String, String)>, AwsError> {
     if attrs.is_empty() {
-        return Err(AwsError::validation("At least one attribute must be specified"));
+        return Err(AwsError::validation(
+            "At least one attribute must be specified",
+        ));
     }
     cp.write(ctx, |db| {
         let mut tg = load_tg(db, ctx, arn)?;
@@ -499,9 +512,9 @@ fn private_range(ip: Ipv4Addr) -> bool {
         ([192, 168, 0, 0], 16),
         ([100, 64, 0, 0], 10),
     ];
-    RANGES.iter().any(|(net, len)| {
-        Ipv4Net::new(Ipv4Addr::from(*net), *len).is_ok_and(|n| n.contains(&ip))
-    })
+    RANGES
+        .iter()
+        .any(|(net, len)| Ipv4Net::new(Ipv4Addr::from(*net), *len).is_ok_and(|n| n.contains(&ip)))
 }
 
 /// Checks the targets of a RegisterTargets call against the target group and the caller's
@@ -525,16 +538,15 @@ fn resolve_targets(
                 ));
             }
             let inst = if ids::is_well_formed(prefix::INSTANCE, &s.id) {
-                db.get::<Instance>(&s.id)?.filter(|i| i.owner == ctx.account)
+                db.get::<Instance>(&s.id)?
+                    .filter(|i| i.owner == ctx.account)
             } else {
                 None
             };
             match inst {
                 None => unknown.push(s.id.clone()),
                 Some(i) if i.vpc_id != tg.vpc_id => other_vpc.push(s.id.clone()),
-                Some(i)
-                    if !matches!(i.state, InstanceState::Running | InstanceState::Pending) =>
-                {
+                Some(i) if !matches!(i.state, InstanceState::Running | InstanceState::Pending) => {
                     not_running.push(s.id.clone())
                 }
                 Some(_) => {}
@@ -604,7 +616,9 @@ fn resolve_targets(
 
 fn check_target_specs(specs: &[TargetSpec]) -> Result<(), AwsError> {
     if specs.is_empty() {
-        return Err(AwsError::validation("At least one target must be specified"));
+        return Err(AwsError::validation(
+            "At least one target must be specified",
+        ));
     }
     for (i, s) in specs.iter().enumerate() {
         if s.id.is_empty() {
@@ -663,7 +677,11 @@ pub fn deregister_targets(
         let mut not_registered = Vec::new();
         for s in specs {
             let port = s.port.unwrap_or(tg.port);
-            if let Some(pos) = tg.targets.iter().position(|t| t.id == s.id && t.port == port) {
+            if let Some(pos) = tg
+                .targets
+                .iter()
+                .position(|t| t.id == s.id && t.port == port)
+            {
                 let target = tg.targets.remove(pos);
                 tg.draining.push(DrainingTarget { target, since: now });
             } else if !tg
@@ -813,7 +831,10 @@ pub fn describe_target_health(
             });
         }
         for s in specs {
-            let known = tg.targets.iter().any(|t| t.id == s.id && s.port.is_none_or(|p| p == t.port))
+            let known = tg
+                .targets
+                .iter()
+                .any(|t| t.id == s.id && s.port.is_none_or(|p| p == t.port))
                 || tg
                     .draining
                     .iter()
@@ -844,21 +865,20 @@ mod unit {
         for ok in ["200", "200-399", "200,202,404", "200-299,404", "599"] {
             assert!(valid_http_codes(ok), "{ok}");
         }
-        for bad in ["", "199", "600", "abc", "300-200", "200-", "2000", "200,,201"] {
+        for bad in [
+            "", "199", "600", "abc", "300-200", "200-", "2000", "200,,201",
+        ] {
             assert!(!valid_http_codes(bad), "{bad}");
         }
     }
 
     #[test]
     fn health_check_defaults_follow_aws() {
-        let hc = resolve_health_check(&HealthCheckSpec::default(), "TCP", "ip", None)
-            .expect("defaults");
+        let hc =
+            resolve_health_check(&HealthCheckSpec::default(), "TCP", "ip", None).expect("defaults");
         assert_eq!(hc.protocol, "TCP");
         assert_eq!(hc.port, "traffic-port");
-        assert_eq!(
-            (hc.interval_seconds, hc.timeout_seconds),
-            (30, 10)
-        );
+        assert_eq!((hc.interval_seconds, hc.timeout_seconds), (30, 10));
         assert_eq!((hc.healthy_threshold, hc.unhealthy_threshold), (5, 2));
         assert_eq!((hc.path, hc.matcher_http_code), (None, None));
 
