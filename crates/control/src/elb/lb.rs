@@ -125,13 +125,11 @@ fn load_subnets(db: &mut Db<'_>, ctx: &Context, ids_: &[&str]) -> Result<Vec<Sub
             .get::<Subnet>(id)?
             .filter(|s| s.owner == ctx.account)
             .ok_or_else(|| subnet_not_found(id))?;
-        if let Some(first) = subnets.first() {
-            if first.vpc_id != subnet.vpc_id {
-                return Err(invalid_config(format!(
-                    "The subnets '{}' and '{}' are in different VPCs; all subnets of a load balancer must belong to the same VPC",
-                    first.id, subnet.id
-                )));
-            }
+        if let Some(first) = subnets.first().filter(|f| f.vpc_id != subnet.vpc_id) {
+            return Err(invalid_config(format!(
+                "The subnets '{}' and '{}' are in different VPCs; all subnets of a load balancer must belong to the same VPC",
+                first.id, subnet.id
+            )));
         }
         if subnets.iter().any(|s| s.zone == subnet.zone) {
             return Err(invalid_config(

@@ -392,9 +392,15 @@ fn listeners_forward_to_one_load_balancers_target_group() {
         code(listen(&cp, &ctx, &lb2.arn, 80, &far.arn)),
         "InvalidConfigurationRequest"
     );
-    let (views, _) =
-        describe_target_groups(&cp, &ctx, None, &[tg.arn.clone()], &[], &Marker::default())
-            .unwrap();
+    let (views, _) = describe_target_groups(
+        &cp,
+        &ctx,
+        None,
+        std::slice::from_ref(&tg.arn),
+        &[],
+        &Marker::default(),
+    )
+    .unwrap();
     assert_eq!(views[0].load_balancer_arns, vec![lb1.arn.clone()]);
     assert_eq!(
         code(delete_target_group(&cp, &ctx, &tg.arn)),
@@ -526,7 +532,7 @@ fn other_accounts_see_nothing() {
         code(describe_load_balancers(
             &cp,
             &other,
-            &[lb.arn.clone()],
+            std::slice::from_ref(&lb.arn),
             &[],
             &m
         )),
@@ -543,21 +549,27 @@ fn other_accounts_see_nothing() {
             &cp,
             &other,
             None,
-            &[tg.arn.clone()],
+            std::slice::from_ref(&tg.arn),
             &[],
             &m
         )),
         "TargetGroupNotFound"
     );
     assert_eq!(
-        code(describe_listeners(&cp, &other, None, &[l.arn.clone()], &m)),
+        code(describe_listeners(
+            &cp,
+            &other,
+            None,
+            std::slice::from_ref(&l.arn),
+            &m
+        )),
         "ListenerNotFound"
     );
     assert_eq!(
         code(add_tags(
             &cp,
             &other,
-            &[lb.arn.clone()],
+            std::slice::from_ref(&lb.arn),
             &[Tag {
                 key: "k".into(),
                 value: "v".into()
@@ -566,7 +578,7 @@ fn other_accounts_see_nothing() {
         "LoadBalancerNotFound"
     );
     assert_eq!(
-        code(describe_tags(&cp, &other, &[tg.arn.clone()])),
+        code(describe_tags(&cp, &other, std::slice::from_ref(&tg.arn))),
         "TargetGroupNotFound"
     );
     // Another account's delete is a no-op.

@@ -765,17 +765,15 @@ fn registered_health(
             Some("Target group is not configured to receive traffic from the load balancer".into()),
         ));
     }
-    if let Some(z) = zone.filter(|z| z != "all") {
-        if !usage.zones.contains(&z) {
-            return Ok((
-                "unused",
-                Some("Target.NotInUse"),
-                Some(
-                    "Target is in an Availability Zone that is not enabled for the load balancer"
-                        .into(),
-                ),
-            ));
-        }
+    if zone.is_some_and(|z| z != "all" && !usage.zones.contains(&z)) {
+        return Ok((
+            "unused",
+            Some("Target.NotInUse"),
+            Some(
+                "Target is in an Availability Zone that is not enabled for the load balancer"
+                    .into(),
+            ),
+        ));
     }
     Ok((
         "initial",
