@@ -636,6 +636,8 @@ def test_instance_targets_and_health(daemon):
     # Asking about one target, or one never registered.
     only = health(Targets=[{"Id": i_a}])
     assert list(only) == [(i_a, 8080)]
+    expect_error("InvalidTarget", n.elb.describe_target_health, TargetGroupArn=tg,
+                 Targets=[{"Id": "i-0123456789abcdef0"}])
     never = health(Targets=[{"Id": i_a, "Port": 1234}])
     assert never[(i_a, 1234)]["TargetHealth"]["State"] == "unused"
     assert never[(i_a, 1234)]["TargetHealth"]["Reason"] == "Target.NotRegistered"
@@ -650,8 +652,11 @@ def test_instance_targets_and_health(daemon):
     wait_until(lambda: (i_a, 8080) not in health(), timeout=10, what="draining to end")
     n.elb.get_waiter("target_deregistered").wait(
         TargetGroupArn=tg, Targets=[{"Id": i_a}], WaiterConfig=FAST)
-    expect_error("InvalidTarget", n.elb.deregister_targets, TargetGroupArn=tg,
-                 Targets=[{"Id": i_a}])
+    # Deregistering a target that is not registered is a no-op, as on AWS; an id that is not
+    # an instance is refused.
+    n.elb.deregister_targets(TargetGroupArn=tg, Targets=[{"Id": i_a}])
+    expect_error("ValidationError", n.elb.deregister_targets, TargetGroupArn=tg,
+                 Targets=[{"Id": "10.0.1.5"}])
 
     # Re-registering brings it back; a terminated instance shows as such.
     n.elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": i_a}])

@@ -468,9 +468,11 @@ fn target_health_follows_registration_and_usage() {
     deregister_targets(&cp, &ctx, &tg.arn, &[spec(&running)]).unwrap();
     let h = describe_target_health(&cp, &ctx, &tg.arn, &[spec(&running)]).unwrap();
     assert_eq!((h.len(), h[0].state), (1, "draining"));
+    // Deregistering what is not registered changes nothing; a non-instance id is refused.
+    deregister_targets(&cp, &ctx, &tg.arn, &[spec(&stopped)]).unwrap();
     assert_eq!(
-        code(deregister_targets(&cp, &ctx, &tg.arn, &[spec(&stopped)])),
-        "InvalidTarget"
+        code(deregister_targets(&cp, &ctx, &tg.arn, &[spec("10.0.0.1")])),
+        "ValidationError"
     );
     // With no delay, a deregistered target is gone at once.
     modify_target_group_attributes(

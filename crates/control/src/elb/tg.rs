@@ -662,7 +662,9 @@ pub fn register_targets(
     })
 }
 
-/// DeregisterTargets: the targets drain for the group's deregistration delay.
+/// DeregisterTargets: the targets drain for the group's deregistration delay. A target not
+/// registered at that port is left alone, as AWS answers success for it; an id that cannot be
+/// a target of the group at all is a `ValidationError`.
 pub fn deregister_targets(
     cp: &ControlPlane,
     ctx: &Context,
@@ -672,9 +674,21 @@ pub fn deregister_targets(
     check_target_specs(specs)?;
     cp.write(ctx, |db| {
         let mut tg = load_tg(db, ctx, arn)?;
+        for s in specs {
+            let ok = if tg.target_type == "instance" {
+                ids::is_well_formed(prefix::INSTANCE, &s.id)
+            } else {
+                s.id.parse::<Ipv4Addr>().is_ok()
+            };
+            if !ok {
+                return Err(AwsError::validation(format!(
+                    "'{}' is not a valid target ID for a target group of target type '{}'",
+                    s.id, tg.target_type
+                )));
+            }
+        }
         let now = crate::common::now();
         tg.expire_draining(now);
-        let mut not_registered = Vec::new();
         for s in specs {
             let port = s.port.unwrap_or(tg.port);
             if let Some(pos) = tg
@@ -684,19 +698,7 @@ pub fn deregister_targets(
             {
                 let target = tg.targets.remove(pos);
                 tg.draining.push(DrainingTarget { target, since: now });
-            } else if !tg
-                .draining
-                .iter()
-                .any(|d| d.target.id == s.id && d.target.port == port)
-            {
-                not_registered.push(s.id.clone());
             }
-        }
-        if !not_registered.is_empty() {
-            return Err(invalid_target(format!(
-                "The following targets are not registered in target group '{arn}': {}",
-                quoted(&not_registered)
-            )));
         }
         // A zero delay means the targets are gone at once.
         tg.expire_draining(now);
@@ -838,6 +840,22 @@ pub fn describe_target_health(
                     .iter()
                     .any(|d| d.target.id == s.id && s.port.is_none_or(|p| p == d.target.port));
             if !known {
+                // An id that names no possible target is an error (the TargetDeregistered
+                // waiter counts on it for instances that are gone).
+                let valid = if tg.target_type == "instance" {
+                    ids::is_well_formed(prefix::INSTANCE, &s.id)
+                        && db
+                            .get::<Instance>(&s.id)?
+                            .is_some_and(|i| i.owner == ctx.account)
+                } else {
+                    s.id.parse::<Ipv4Addr>().is_ok()
+                };
+                if !valid {
+                    return Err(invalid_target(format!(
+                        "The following targets are not valid: '{}'",
+                        s.id
+                    )));
+                }
                 let port = s.port.unwrap_or(tg.port);
                 out.push(TargetHealthView {
                     id: s.id.clone(),
