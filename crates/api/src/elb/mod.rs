@@ -19,10 +19,7 @@ const TABLES: &[&[(&str, Handler)]] = &[lb::ROUTES, tg::ROUTES, listener::ROUTES
 
 /// Every ELBv2 action privlink serves.
 pub fn actions() -> Vec<&'static str> {
-    TABLES
-        .iter()
-        .flat_map(|t| t.iter().map(|(a, _)| *a))
-        .collect()
+    TABLES.iter().flat_map(|t| t.iter().map(|(a, _)| *a)).collect()
 }
 
 pub fn dispatch(
