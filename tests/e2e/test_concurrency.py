@@ -8,7 +8,8 @@ from conftest import expect_error
 
 THREADS = 8
 ROUNDS = 25
-# Two threads per account: contention inside one account as well as across accounts.
+# Two threads per account: contention inside one account as well as across accounts. An account
+# never holds more than 5 VPCs at once (AWS's default quota per region).
 ACCOUNTS = [f"{100000000000 + i // 2:012d}" for i in range(THREADS)]
 
 
@@ -93,15 +94,17 @@ def test_concurrent_create_tag_delete(daemon):
 
 
 def test_concurrent_deletes_of_one_vpc_succeed_once(daemon):
-    ec2 = daemon.ec2(ACCOUNTS[0])
-    vpcs = [ec2.create_vpc(CidrBlock=f"10.{n}.0.0/16")["Vpc"]["VpcId"] for n in range(ROUNDS)]
+    # 25 VPCs over 5 accounts: within AWS's default quota of 5 VPCs per account and region.
+    owners = [f"{200000000000 + n:012d}" for n in range(5)]
+    vpcs = [(owner, daemon.ec2(owner).create_vpc(CidrBlock=f"10.{n}.0.0/16")["Vpc"]["VpcId"])
+            for owner in owners for n in range(5)]
     outcomes = collections.Counter()
     lock = threading.Lock()
-    clients = [daemon.ec2(ACCOUNTS[0]) for _ in range(THREADS)]
+    clients = [{o: daemon.ec2(o) for o in owners} for _ in range(THREADS)]
 
     def work(i):
-        client = clients[i]
-        for vpc in vpcs:
+        for owner, vpc in vpcs:
+            client = clients[i][owner]
             try:
                 client.delete_vpc(VpcId=vpc)
                 result = "ok"
@@ -111,11 +114,12 @@ def test_concurrent_deletes_of_one_vpc_succeed_once(daemon):
                 outcomes[(vpc, result)] += 1
 
     run_threads(work)
-    for vpc in vpcs:
+    for _, vpc in vpcs:
         # Exactly one delete won; every other one found it gone.
         assert outcomes[(vpc, "ok")] == 1, outcomes
         assert outcomes[(vpc, "InvalidVpcID.NotFound")] == THREADS - 1, outcomes
-    assert ec2.describe_vpcs()["Vpcs"] == []
+    for owner in owners:
+        assert daemon.ec2(owner).describe_vpcs()["Vpcs"] == []
 
 
 def test_concurrent_reads_during_writes(daemon):
