@@ -399,10 +399,6 @@ pub struct VpcEndpoint {
     pub connection_id: String,
     /// `(code, message)` of the last failure.
     pub last_error: Option<(String, String)>,
-    /// The private hosted zone that holds the service's private DNS name in the consumer
-    /// VPC, while private DNS is enabled.
-    #[serde(default)]
-    pub private_hosted_zone_id: Option<String>,
     pub tags: Vec<Tag>,
     pub created: OffsetDateTime,
 }
@@ -425,23 +421,36 @@ impl VpcEndpoint {
                 self.id, self.dns_label, i.zone
             ))
         }));
-        if let (true, Some(name), Some(zone)) = (
-            self.private_dns_enabled,
-            private_dns_name,
-            &self.private_hosted_zone_id,
-        ) {
+        if let (true, Some(name)) = (self.private_dns_enabled, private_dns_name) {
             out.push(DnsEntry {
                 dns_name: name.to_string(),
-                hosted_zone_id: zone.clone(),
+                hosted_zone_id: self.private_hosted_zone_id(),
             });
         }
         out
     }
-}
 
-/// A Route 53-style hosted zone id (`Z` and 20 uppercase alphanumerics).
-pub fn new_hosted_zone_id() -> String {
-    format!("Z{}", ids::random_alnum(20).to_ascii_uppercase())
+    /// The id of the private hosted zone that holds the service's private DNS name in the
+    /// consumer VPC: Route 53's shape (`Z` and 20 uppercase alphanumerics), derived from the
+    /// endpoint id so it is stable without being stored.
+    pub fn private_hosted_zone_id(&self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        // FNV-1a over the id, then a splitmix step per character: stable and well spread.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.id.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        let mut out = String::from("Z");
+        for _ in 0..20 {
+            h = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = h;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            out.push(ALPHABET[(z % ALPHABET.len() as u64) as usize] as char);
+        }
+        out
+    }
 }
 
 impl Resource for VpcEndpoint {
@@ -723,7 +732,6 @@ mod tests {
             dns_label: "y96eipmp".into(),
             connection_id: "vpce-con-1".into(),
             last_error: None,
-            private_hosted_zone_id: Some("ZPRIVATE".into()),
             tags: vec![],
             created: OffsetDateTime::UNIX_EPOCH,
         };
@@ -744,14 +752,17 @@ mod tests {
         let entries = e.dns_entries("us-east-1", Some("svc.example.com"));
         let last = entries.last().expect("private entry");
         assert_eq!(last.dns_name, "svc.example.com");
-        assert_eq!(last.hosted_zone_id, "ZPRIVATE");
         assert!(
             entries[..3]
                 .iter()
                 .all(|d| d.hosted_zone_id == ENDPOINT_HOSTED_ZONE_ID)
         );
-        let z = new_hosted_zone_id();
+        let z = e.private_hosted_zone_id();
+        assert_eq!(last.hosted_zone_id, z);
         assert_eq!(z.len(), 21);
         assert!(z.starts_with('Z') && !z.bytes().any(|b| b.is_ascii_lowercase()));
+        assert_eq!(z, e.private_hosted_zone_id(), "stable");
+        e.id = "vpce-0f23e813f5bc8bb4e".into();
+        assert_ne!(z, e.private_hosted_zone_id(), "distinct per endpoint");
     }
 }

@@ -474,7 +474,6 @@ pub fn create_endpoint(
             dns_label: ids::random_alnum(8),
             connection_id: ids::new_id(CONNECTION_ID_PREFIX),
             last_error: None,
-            private_hosted_zone_id: private_dns.then(m::new_hosted_zone_id),
             tags: req.tags.clone(),
             created: crate::common::now(),
         };
@@ -661,15 +660,9 @@ pub fn modify_endpoint(
         match (req.private_dns_enabled, &svc) {
             (Some(true), Some(svc)) => {
                 check_private_dns(&vpc, svc)?;
-                if !e.private_dns_enabled {
-                    e.private_dns_enabled = true;
-                    e.private_hosted_zone_id = Some(m::new_hosted_zone_id());
-                }
+                e.private_dns_enabled = true;
             }
-            (Some(false), _) => {
-                e.private_dns_enabled = false;
-                e.private_hosted_zone_id = None;
-            }
+            (Some(false), _) => e.private_dns_enabled = false,
             _ => {}
         }
         if req.reset_policy {

@@ -662,3 +662,19 @@ pub fn start_private_dns_verification(
         db.put(&svc)
     })
 }
+
+/// ModifyVpcEndpointServicePayerResponsibility: the service owner pays, the only value AWS
+/// has.
+pub fn modify_payer_responsibility(
+    cp: &ControlPlane,
+    ctx: &Context,
+    service_id: &str,
+    payer: &str,
+) -> Result<(), AwsError> {
+    if payer != "ServiceOwner" {
+        return Err(AwsError::invalid_parameter_value(format!(
+            "Value ({payer}) for parameter payerResponsibility is invalid. Valid values: ServiceOwner."
+        )));
+    }
+    cp.read(ctx, |db| own_service(db, ctx, service_id).map(|_| ()))
+}

@@ -69,33 +69,36 @@ fn subnet(cp: &ControlPlane, account: &str, vpc_id: &str, cidr: &str, zone: &str
         .zone_by_name(&format!("us-east-1{zone}"))
         .expect("zone")
         .clone();
-    let s = Subnet {
-        id: model::ids::new_id("subnet"),
-        owner: account.into(),
-        vpc_id: vpc_id.into(),
-        cidr: cidr.parse().expect("cidr"),
-        zone: z.name,
-        zone_id: z.id,
-        map_public_ip_on_launch: false,
-        tags: vec![],
-        created: crate::common::now(),
-    };
+    // Records are built from JSON so that fields added to them later take their defaults.
+    let s: Subnet = serde_json::from_value(serde_json::json!({
+        "id": model::ids::new_id("subnet"),
+        "owner": account,
+        "vpc_id": vpc_id,
+        "cidr": cidr,
+        "zone": z.name,
+        "zone_id": z.id,
+        "map_public_ip_on_launch": false,
+        "tags": [],
+        "created": crate::common::now(),
+    }))
+    .expect("subnet");
     cp.write_internal(|db| db.insert(&s))
         .expect("insert subnet");
     s.id
 }
 
 fn group(cp: &ControlPlane, account: &str, vpc_id: &str, name: &str) -> String {
-    let g = SecurityGroup {
-        id: model::ids::new_id("sg"),
-        owner: account.into(),
-        vpc_id: vpc_id.into(),
-        name: name.into(),
-        description: name.into(),
-        ingress: vec![],
-        egress: vec![],
-        tags: vec![],
-    };
+    let g: SecurityGroup = serde_json::from_value(serde_json::json!({
+        "id": model::ids::new_id("sg"),
+        "owner": account,
+        "vpc_id": vpc_id,
+        "name": name,
+        "description": name,
+        "ingress": [],
+        "egress": [],
+        "tags": [],
+    }))
+    .expect("group");
     cp.write_internal(|db| db.insert(&g)).expect("insert group");
     g.id
 }
@@ -118,21 +121,23 @@ fn nlb(cp: &ControlPlane, account: &str, vpc_id: &str, subnets: &[&str], state: 
                 private_ip: "10.0.0.9".parse().expect("ip"),
             });
         }
-        db.insert(&LoadBalancer {
-            arn: arn.clone(),
-            owner: account.into(),
-            name: name.clone(),
-            vpc_id: vpc_id.into(),
-            scheme: "internal".into(),
-            ip_address_type: "ipv4".into(),
-            nodes,
-            security_group_ids: vec![],
-            dns_name: format!("{name}.elb.us-east-1.amazonaws.com"),
-            state: state.into(),
-            attributes: Default::default(),
-            tags: vec![],
-            created: crate::common::now(),
-        })
+        // Built from JSON so that fields added to the record later take their defaults.
+        let lb: LoadBalancer = serde_json::from_value(serde_json::json!({
+            "arn": arn,
+            "owner": account,
+            "name": name,
+            "vpc_id": vpc_id,
+            "scheme": "internal",
+            "ip_address_type": "ipv4",
+            "nodes": nodes,
+            "security_group_ids": [],
+            "dns_name": format!("{name}.elb.us-east-1.amazonaws.com"),
+            "state": state,
+            "attributes": {},
+            "tags": [],
+            "created": crate::common::now(),
+        }))?;
+        db.insert(&lb)
     })
     .expect("insert nlb");
     arn
@@ -1642,10 +1647,7 @@ fn private_dns_needs_a_verified_name_and_vpc_dns() {
     assert!(ep.endpoint.private_dns_enabled);
     let last = ep.dns_entries.last().expect("entries");
     assert_eq!(last.dns_name, "api.example.com");
-    assert_eq!(
-        Some(&last.hosted_zone_id),
-        ep.endpoint.private_hosted_zone_id.as_ref()
-    );
+    assert_eq!(last.hosted_zone_id, ep.endpoint.private_hosted_zone_id());
     // Omitted means on for a service with a verified name.
     let default = create_endpoint(
         &w.cp,
