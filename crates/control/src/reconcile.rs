@@ -4,12 +4,20 @@
 
 use std::sync::Arc;
 
-use crate::{AwsError, ControlPlane};
+use crate::{AwsError, Context, ControlPlane};
 
 /// One pass over the store. Returns how many resources it moved on.
+///
+/// The steps are planned in a read-only transaction, so an idle pass writes nothing (and
+/// wakes nobody); they are then carried out in one transaction that re-checks each of them,
+/// so a pass racing a request, or repeated after a crash, does no harm.
 pub fn pass(cp: &ControlPlane) -> Result<usize, AwsError> {
-    let _ = cp;
-    Ok(0)
+    let reader = Context::new("reconciler");
+    let steps = cp.read(&reader, crate::vpce::reconcile_plan)?;
+    if steps.is_empty() {
+        return Ok(0);
+    }
+    cp.write_internal(|db| crate::vpce::reconcile_apply(db, &steps))
 }
 
 /// Runs passes at start-up and after every change until `shutdown` resolves.

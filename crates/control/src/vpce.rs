@@ -1,1 +1,0 @@
-//! PrivateLink use cases: endpoint services (provider) and interface endpoints (consumer).
