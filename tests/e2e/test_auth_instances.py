@@ -6,8 +6,6 @@ import pytest
 from conftest import expect_error
 from test_auth import CONSUMER_KEY, PROVIDER_KEY, auth_daemon, ec2_for  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.xfail(reason="CreateSubnet / RunInstances not implemented yet",
-                               strict=True)
 
 
 def launch(ec2, **extra):

@@ -11,8 +11,6 @@ import pytest
 from conftest import PROVIDER
 from test_concurrency import THREADS, run_threads
 
-pytestmark = pytest.mark.xfail(reason="CreateSubnet / RunInstances not implemented yet",
-                               strict=True)
 
 
 def test_concurrent_subnets_never_overlap(daemon):

@@ -8,8 +8,6 @@ import pytest
 
 from conftest import CONSUMER, PROVIDER, wait_until
 
-pytestmark = pytest.mark.xfail(
-    reason="subnets / ELBv2 / PrivateLink actions not implemented yet", strict=True)
 
 
 def deploy(daemon):

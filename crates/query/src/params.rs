@@ -31,6 +31,12 @@ pub enum FormError {
         /// 1-based position of the offending `name=value` pair.
         position: usize,
     },
+    /// A `%` not followed by two hexadecimal digits.
+    #[error("parameter {position} of the form has a malformed percent-escape")]
+    BadEscape {
+        /// 1-based position of the offending `name=value` pair.
+        position: usize,
+    },
     /// A pair such as `=value` has no name.
     #[error("parameter {position} of the form has an empty name")]
     EmptyName {
@@ -71,8 +77,8 @@ impl Params {
     /// Decode an application/x-www-form-urlencoded body (or URL query string).
     /// Duplicate keys: first wins.
     ///
-    /// `+` decodes to a space and `%XX` to the byte `XX`; malformed escapes are
-    /// kept literally, as browsers and most servers do. Empty pairs (`a=1&&b=2`,
+    /// `+` decodes to a space and `%XX` to the byte `XX`; a `%` not followed by
+    /// two hex digits is a malformed query string, as AWS treats it. Empty pairs (`a=1&&b=2`,
     /// a trailing `&`) are skipped and a pair without `=` has an empty value.
     pub fn parse_form(body: &[u8]) -> Result<Params, FormError> {
         let mut map = BTreeMap::new();
@@ -83,8 +89,8 @@ impl Params {
                 Some(eq) => (&pair[..eq], &pair[eq + 1..]),
                 None => (pair, &[][..]),
             };
-            let key = decode_component(raw_key).ok_or(FormError::InvalidUtf8 { position })?;
-            let value = decode_component(raw_value).ok_or(FormError::InvalidUtf8 { position })?;
+            let key = decode_component(raw_key, position)?;
+            let value = decode_component(raw_value, position)?;
             if key.is_empty() {
                 return Err(FormError::EmptyName { position });
             }
@@ -303,7 +309,15 @@ fn invalid_index(key: &str, value: &str, segment: &str) -> ParamError {
 }
 
 /// `+` → space, then percent-decoding; `None` when the result is not UTF-8.
-fn decode_component(raw: &[u8]) -> Option<String> {
+fn decode_component(raw: &[u8], position: usize) -> Result<String, FormError> {
+    let well_escaped = raw.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || (raw.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && raw.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if !well_escaped {
+        return Err(FormError::BadEscape { position });
+    }
     let spaced: Cow<'_, [u8]> = if raw.contains(&b'+') {
         Cow::Owned(
             raw.iter()
@@ -314,7 +328,7 @@ fn decode_component(raw: &[u8]) -> Option<String> {
         Cow::Borrowed(raw)
     };
     let decoded: Cow<'_, [u8]> = percent_decode(&spaced).into();
-    String::from_utf8(decoded.into_owned()).ok()
+    String::from_utf8(decoded.into_owned()).map_err(|_| FormError::InvalidUtf8 { position })
 }
 
 #[cfg(test)]
@@ -378,11 +392,15 @@ mod tests {
     }
 
     #[test]
-    fn parse_form_keeps_malformed_escapes() {
-        let p = form("A=100%&B=%zz&C=%4");
-        assert_eq!(p.get("A"), Some("100%"));
-        assert_eq!(p.get("B"), Some("%zz"));
-        assert_eq!(p.get("C"), Some("%4"));
+    fn parse_form_rejects_malformed_escapes() {
+        for (body, position) in [("A=100%", 1), ("A=1&B=%zz", 2), ("C=%4", 1), ("%G1=x", 1)] {
+            assert_eq!(
+                Params::parse_form(body.as_bytes()),
+                Err(FormError::BadEscape { position }),
+                "{body}"
+            );
+        }
+        assert_eq!(form("A=%25zz").get("A"), Some("%zz"));
     }
 
     #[test]

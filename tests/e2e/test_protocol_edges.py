@@ -1,5 +1,5 @@
-"""Protocol behaviour that waits on work not yet in the tree: ELBv2 actions (their parameter
-errors are `ValidationError`), and the rejection of malformed percent-escapes."""
+"""Protocol edge cases: ELBv2 parameter errors are `ValidationError`, and a malformed
+percent-escape makes the whole request a `MalformedQueryString`."""
 
 import pytest
 
@@ -8,8 +8,6 @@ from conftest import PROVIDER, expect_error
 from rawhttp import ELB_VERSION
 
 
-@pytest.mark.xfail(reason="rejecting malformed percent-escapes not implemented yet (the form "
-                          "decoder keeps them literally)", strict=True)
 @pytest.mark.parametrize("raw", [b"%zz", b"%", b"%4", b"abc%G1"])
 def test_invalid_percent_encoding_is_malformed(daemon, raw):
     body = b"Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0/16&TagSpecification.1." \
@@ -18,7 +16,6 @@ def test_invalid_percent_encoding_is_malformed(daemon, raw):
     assert daemon.ec2("000000000000").describe_vpcs()["Vpcs"] == []
 
 
-@pytest.mark.xfail(reason="ELBv2 actions not implemented yet", strict=True)
 def test_elb_missing_required_parameter_is_validation_error(daemon):
     # CreateLoadBalancer without Name; CreateTargetGroup without Name.
     r = rawhttp.signed(daemon.url, {"Action": "CreateLoadBalancer", "Version": ELB_VERSION,
@@ -34,7 +31,6 @@ def test_elb_missing_required_parameter_is_validation_error(daemon):
     assert elb.describe_target_groups()["TargetGroups"] == []
 
 
-@pytest.mark.xfail(reason="ELBv2 actions not implemented yet", strict=True)
 def test_elb_bad_values_are_validation_errors(daemon):
     elb = daemon.elbv2(PROVIDER)
     for params in ({"PageSize": "abc"}, {"PageSize": "0"}, {"PageSize": "401"}):
