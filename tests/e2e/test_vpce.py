@@ -809,3 +809,32 @@ def test_connection_notifications(daemon, provider, consumer):
     consumer.ec2.delete_vpc_endpoints(VpcEndpointIds=[eid])
     wait_until(lambda: not consumer.ec2.describe_vpc_endpoint_connection_notifications()[
         "ConnectionNotificationSet"], what="notification gone with its endpoint")
+
+
+def test_dry_run_changes_nothing(provider, consumer):
+    svc = provider.service()
+    sid, name = svc["ServiceId"], svc["ServiceName"]
+    p, c = provider.ec2, consumer.ec2
+    expect_error("DryRunOperation", p.modify_vpc_endpoint_service_permissions, ServiceId=sid,
+                 AddAllowedPrincipals=["*"], DryRun=True, status=412)
+    assert p.describe_vpc_endpoint_service_permissions(ServiceId=sid)["AllowedPrincipals"] == []
+    provider.allow(sid, "*")
+    eid = consumer.endpoint(name, subnets=[consumer.subnets[0]])["VpcEndpointId"]
+    expect_error("DryRunOperation", p.reject_vpc_endpoint_connections, ServiceId=sid,
+                 VpcEndpointIds=[eid], DryRun=True)
+    expect_error("DryRunOperation", c.delete_vpc_endpoints, VpcEndpointIds=[eid], DryRun=True)
+    assert consumer.state(eid) == "pendingAcceptance"
+    expect_error("DryRunOperation", p.describe_vpc_endpoint_connections, DryRun=True)
+    expect_error("DryRunOperation", c.describe_vpc_endpoints, DryRun=True)
+    expect_error("DryRunOperation", p.create_vpc_endpoint_connection_notification,
+                 ServiceId=sid, ConnectionNotificationArn=f"arn:aws:sns:{REGION}:{PROVIDER}:t",
+                 ConnectionEvents=["Accept"], DryRun=True)
+    assert p.describe_vpc_endpoint_connection_notifications()["ConnectionNotificationSet"] == []
+    p.reject_vpc_endpoint_connections(ServiceId=sid, VpcEndpointIds=[eid])
+    expect_error("DryRunOperation", p.delete_vpc_endpoint_service_configurations,
+                 ServiceIds=[sid], DryRun=True)
+    assert p.describe_vpc_endpoint_service_configurations(
+        ServiceIds=[sid])["ServiceConfigurations"][0]["ServiceState"] == "Available"
+    # A dry run still checks: another account's service is not found.
+    expect_error("InvalidVpcEndpointServiceId.NotFound", c.accept_vpc_endpoint_connections,
+                 ServiceId=sid, VpcEndpointIds=[eid], DryRun=True)

@@ -595,18 +595,14 @@ pub fn modify_endpoint(
             ));
         }
         let vpc = load_vpc(db, ctx, &e.vpc_id)?;
-        let needs_service = !req.add_subnet_ids.is_empty() || req.private_dns_enabled == Some(true);
         // An existing connection keeps working with its service even if the consumer's
         // permission was revoked since, so the service is loaded without a visibility check.
         let svc = db.get::<EndpointService>(&e.service_id)?;
-        let svc = match (needs_service, svc) {
-            (true, None) => {
-                return Err(AwsError::invalid_parameter(format!(
-                    "The VPC endpoint service {} of endpoint {} no longer exists.",
-                    e.service_name, e.id
-                )));
-            }
-            (_, s) => s,
+        let service_gone = || {
+            AwsError::invalid_parameter(format!(
+                "The VPC endpoint service {} of endpoint {} no longer exists.",
+                e.service_name, e.id
+            ))
         };
 
         // Security groups first, so that new interfaces get the final set.
@@ -646,9 +642,8 @@ pub fn modify_endpoint(
             let iface = e.interfaces.remove(pos);
             eni::release(db, &iface.network_interface_id)?;
         }
-        if let Some(svc) = &svc
-            && !req.add_subnet_ids.is_empty()
-        {
+        if !req.add_subnet_ids.is_empty() {
+            let svc = svc.as_ref().ok_or_else(service_gone)?;
             let subnets =
                 endpoint_subnets(db, cp, ctx, &vpc, svc, &req.add_subnet_ids, &e.interfaces)?;
             for subnet in &subnets {
@@ -656,14 +651,13 @@ pub fn modify_endpoint(
                 e.interfaces.push(iface);
             }
         }
-
-        match (req.private_dns_enabled, &svc) {
-            (Some(true), Some(svc)) => {
-                check_private_dns(&vpc, svc)?;
+        match req.private_dns_enabled {
+            Some(true) => {
+                check_private_dns(&vpc, svc.as_ref().ok_or_else(service_gone)?)?;
                 e.private_dns_enabled = true;
             }
-            (Some(false), _) => e.private_dns_enabled = false,
-            _ => {}
+            Some(false) => e.private_dns_enabled = false,
+            None => {}
         }
         if req.reset_policy {
             e.policy_document = None;

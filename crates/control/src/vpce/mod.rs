@@ -119,6 +119,18 @@ pub fn own_endpoint(db: &mut Db<'_>, ctx: &Context, id: &str) -> Result<VpcEndpo
     }
 }
 
+/// Whether every load balancer of a service exists and is `active` (what makes it
+/// `Available`).
+fn load_balancers_active(db: &mut Db<'_>, arns: &[String]) -> Result<bool, AwsError> {
+    for arn in arns {
+        match db.get::<LoadBalancer>(arn)? {
+            Some(lb) if lb.state == "active" => {}
+            _ => return Ok(false),
+        }
+    }
+    Ok(!arns.is_empty())
+}
+
 /// The zones a service is offered in: those of its load balancers' nodes, in zone order.
 fn service_zones(
     db: &mut Db<'_>,

@@ -5,10 +5,9 @@
 //! `plan` only reads, so a pass with nothing to do writes nothing; `apply` re-checks every
 //! step against the records it finds, so applying a stale or repeated plan is harmless.
 
-use model::elb::LoadBalancer;
 use model::vpce::{EndpointEvent, EndpointService, EndpointState, ServiceState, VpcEndpoint};
 
-use super::delete_notifications_of;
+use super::{delete_notifications_of, load_balancers_active};
 use crate::{AwsError, Db, eni};
 
 /// One thing to move on.
@@ -24,21 +23,14 @@ pub enum Step {
     EndpointDeleted(String),
 }
 
-fn load_balancers_active(db: &mut Db<'_>, svc: &EndpointService) -> Result<bool, AwsError> {
-    for arn in &svc.network_load_balancer_arns {
-        match db.get::<LoadBalancer>(arn)? {
-            Some(lb) if lb.state == "active" => {}
-            _ => return Ok(false),
-        }
-    }
-    Ok(!svc.network_load_balancer_arns.is_empty())
-}
-
 /// Whether `step` still applies to the records as they are now.
 fn applies(db: &mut Db<'_>, step: &Step) -> Result<bool, AwsError> {
     Ok(match step {
         Step::ServiceAvailable(id) => match db.get::<EndpointService>(id)? {
-            Some(s) => s.state == ServiceState::Pending && load_balancers_active(db, &s)?,
+            Some(s) => {
+                s.state == ServiceState::Pending
+                    && load_balancers_active(db, &s.network_load_balancer_arns)?
+            }
             None => false,
         },
         Step::ServiceDeleted(id) => db

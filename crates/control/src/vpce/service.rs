@@ -9,7 +9,9 @@ use model::vpce::{
     ServiceState, VpcEndpoint,
 };
 
-use super::{ConnectionView, ServiceView, clamp_page, own_service, service_view};
+use super::{
+    ConnectionView, ServiceView, clamp_page, load_balancers_active, own_service, service_view,
+};
 use crate::common::{
     Filter, Page, Unsuccessful, apply_filters, fingerprint, idempotent_lookup, idempotent_remember,
     paginate, tag_filter_values,
@@ -75,14 +77,15 @@ fn gateway_load_balancers_unsupported() -> AwsError {
     )
 }
 
-/// A Network Load Balancer the caller owns, for a service, and not serving another service.
-fn usable_load_balancer(
+/// Checks that `arn` is a Network Load Balancer the caller owns, free to serve `service_id`
+/// (no other service has it).
+fn check_load_balancer(
     db: &mut Db<'_>,
     ctx: &Context,
     cp: &ControlPlane,
     arn: &str,
     service_id: Option<&str>,
-) -> Result<LoadBalancer, AwsError> {
+) -> Result<(), AwsError> {
     let parsed = m::parse_nlb_arn(arn).ok_or_else(|| {
         AwsError::malformed(
             "InvalidNetworkLoadBalancerArn.Malformed",
@@ -98,10 +101,12 @@ fn usable_load_balancer(
     if parsed.region != cp.region.name || parsed.account != ctx.account {
         return Err(not_found());
     }
-    let lb = match db.get::<LoadBalancer>(arn)? {
-        Some(lb) if lb.owner == ctx.account => lb,
-        _ => return Err(not_found()),
-    };
+    if db
+        .get::<LoadBalancer>(arn)?
+        .is_none_or(|lb| lb.owner != ctx.account)
+    {
+        return Err(not_found());
+    }
     // A load balancer fronts at most one endpoint service (both are the caller's).
     let other = db
         .list::<EndpointService>(Some(&ctx.account))?
@@ -116,16 +121,16 @@ fn usable_load_balancer(
             other.id
         )));
     }
-    Ok(lb)
+    Ok(())
 }
 
 /// A service is `Available` once every load balancer behind it is active.
-fn state_for(load_balancers: &[LoadBalancer]) -> ServiceState {
-    if load_balancers.iter().all(|lb| lb.state == "active") {
+fn state_for(db: &mut Db<'_>, arns: &[String]) -> Result<ServiceState, AwsError> {
+    Ok(if load_balancers_active(db, arns)? {
         ServiceState::Available
     } else {
         ServiceState::Pending
-    }
+    })
 }
 
 fn dedup(items: &[String]) -> Vec<String> {
@@ -170,9 +175,8 @@ pub fn create_service(
         {
             return service_view(db, &cp.region, s);
         }
-        let mut lbs = Vec::new();
         for arn in &nlbs {
-            lbs.push(usable_load_balancer(db, ctx, cp, arn, None)?);
+            check_load_balancer(db, ctx, cp, arn, None)?;
         }
         let id = ids::new_id(prefix::VPC_ENDPOINT_SERVICE);
         let mut ip_types = dedup(&req.supported_ip_address_types);
@@ -182,7 +186,7 @@ pub fn create_service(
         let service = EndpointService {
             name: m::service_name(&cp.region.name, &id),
             owner: ctx.account.clone(),
-            state: state_for(&lbs),
+            state: state_for(db, &nlbs)?,
             // The API's default, as the console and CDK have it: consumers need acceptance.
             acceptance_required: req.acceptance_required.unwrap_or(true),
             network_load_balancer_arns: nlbs.clone(),
@@ -336,7 +340,7 @@ pub fn modify_service(
             svc.network_load_balancer_arns.retain(|a| !removing.contains(a));
             for arn in &adding {
                 if !svc.network_load_balancer_arns.contains(arn) {
-                    usable_load_balancer(db, ctx, cp, arn, Some(&svc.id))?;
+                    check_load_balancer(db, ctx, cp, arn, Some(&svc.id))?;
                     svc.network_load_balancer_arns.push(arn.clone());
                 }
             }
@@ -346,14 +350,8 @@ pub fn modify_service(
                     svc.id
                 )));
             }
-            let mut lbs = Vec::new();
-            for arn in &svc.network_load_balancer_arns {
-                if let Some(lb) = db.get::<LoadBalancer>(arn)? {
-                    lbs.push(lb);
-                }
-            }
-            if svc.state == ServiceState::Available || svc.state == ServiceState::Pending {
-                svc.state = state_for(&lbs);
+            if matches!(svc.state, ServiceState::Available | ServiceState::Pending) {
+                svc.state = state_for(db, &svc.network_load_balancer_arns)?;
             }
         }
         if let Some(v) = req.acceptance_required {
