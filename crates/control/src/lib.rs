@@ -85,11 +85,28 @@ impl ControlPlane {
         ctx: &Context,
         f: impl FnOnce(&mut Db<'_>) -> Result<R, AwsError>,
     ) -> Result<R, AwsError> {
-        let out = self.run(true, f)?;
+        let out = self.snapshot(f)?;
         if ctx.dry_run {
             return Err(AwsError::dry_run_ok());
         }
         Ok(out)
+    }
+
+    /// Runs `f` on a read-only snapshot (the store may serve these concurrently).
+    pub fn snapshot<R>(
+        &self,
+        f: impl FnOnce(&mut Db<'_>) -> Result<R, AwsError>,
+    ) -> Result<R, AwsError> {
+        let mut f = Some(f);
+        let mut out: Option<Result<R, AwsError>> = None;
+        self.store.read_transaction(&mut |tx| {
+            let Some(f) = f.take() else {
+                return Err(StoreError::Backend("transaction body ran twice".into()));
+            };
+            out = Some(f(&mut Db::new(tx)));
+            Ok(())
+        })?;
+        out.unwrap_or_else(|| Err(AwsError::internal("transaction produced no result")))
     }
 
     /// Internal writes (the reconciler): committed on `Ok`, no caller context.

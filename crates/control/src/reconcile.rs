@@ -25,6 +25,9 @@ pub async fn run(cp: Arc<ControlPlane>, shutdown: impl std::future::Future<Outpu
     let mut changes = cp.subscribe();
     tokio::pin!(shutdown);
     loop {
+        // Consume the pending notification before the pass reads the store: a change committed
+        // while the pass runs then wakes the next iteration instead of being lost.
+        changes.mark_unchanged();
         let cp2 = cp.clone();
         match tokio::task::spawn_blocking(move || pass(&cp2)).await {
             Ok(Ok(n)) if n > 0 => tracing::debug!(moved = n, "reconciled"),
@@ -32,7 +35,6 @@ pub async fn run(cp: Arc<ControlPlane>, shutdown: impl std::future::Future<Outpu
             Ok(Err(e)) => tracing::warn!(error = %e, "reconcile pass failed"),
             Err(e) => tracing::error!(error = %e, "reconcile pass panicked"),
         }
-        changes.mark_unchanged();
         tokio::select! {
             _ = &mut shutdown => return,
             r = changes.changed() => if r.is_err() { return },

@@ -63,4 +63,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         body: &mut dyn FnMut(&mut dyn Tx) -> Result<Outcome, StoreError>,
     ) -> Result<(), StoreError>;
+
+    /// Runs `body` on a consistent snapshot that is never committed. Backends may serve reads
+    /// concurrently with each other and with the writer; writes made by `body` are discarded.
+    fn read_transaction(
+        &self,
+        body: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match self.transaction(&mut |tx| body(tx).map(|()| Outcome::Rollback)) {
+            Err(StoreError::RolledBack) => Ok(()),
+            other => other,
+        }
+    }
 }

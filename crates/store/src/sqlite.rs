@@ -23,11 +23,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX records_parent ON records (kind, parent, seq);",
 ];
 
-/// The embedded SQLite store. One connection behind a mutex: SQLite allows one writer at a
-/// time anyway, and serializing here keeps every transaction `IMMEDIATE` without busy retries.
+/// How many read-only connections serve read transactions next to the writer.
+const READERS: usize = 4;
+
+/// The embedded SQLite store. Writes go through one connection behind a mutex: SQLite allows
+/// one writer at a time anyway, and serializing here keeps every transaction `IMMEDIATE`
+/// without busy retries. Reads use a small pool of read-only connections, which WAL lets run
+/// concurrently with the writer, each on its own snapshot.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -38,19 +45,32 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and migrates it.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path).map_err(backend)?;
-        Self::setup(conn)
+        let mut store = Self::setup(conn)?;
+        for _ in 0..READERS {
+            let reader = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(backend)?;
+            store.readers.push(Mutex::new(reader));
+        }
+        Ok(store)
     }
 
-    /// A private in-memory database, for tests.
+    /// A private in-memory database, for tests (reads share the writer's connection).
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
         Self::setup(Connection::open_in_memory().map_err(backend)?)
     }
 
     fn setup(mut conn: Connection) -> Result<SqliteStore, StoreError> {
-        // WAL + synchronous=FULL: a committed request survives kill -9 and power loss.
+        // WAL + synchronous=NORMAL: a commit is in the WAL (the OS's page cache) before the
+        // request is answered, so it survives the daemon being killed at any moment (kill -9);
+        // only a crash of the whole machine may lose the last commits, never corrupt the file.
+        // FULL would fsync every commit and cap writes at the disk's flush rate.
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(backend)?;
-        conn.pragma_update(None, "synchronous", "FULL")
+        conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(backend)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(backend)?;
@@ -74,6 +94,8 @@ impl SqliteStore {
         }
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            readers: Vec::new(),
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 }
@@ -200,5 +222,35 @@ impl Store for SqliteStore {
                 Err(StoreError::RolledBack)
             }
         }
+    }
+
+    fn read_transaction(
+        &self,
+        body: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        if self.readers.is_empty() {
+            return match self.transaction(&mut |tx| body(tx).map(|()| Outcome::Rollback)) {
+                Err(StoreError::RolledBack) => Ok(()),
+                other => other,
+            };
+        }
+        // Round-robin, preferring a reader nobody holds.
+        let start = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self.readers.len();
+        let mut guard = (0..n)
+            .find_map(|i| self.readers[(start + i) % n].try_lock().ok())
+            .unwrap_or_else(|| {
+                self.readers[start % n]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+            });
+        // A deferred transaction on a read-only connection: one consistent snapshot.
+        let tx = guard.transaction().map_err(backend)?;
+        let mut stx = SqliteTx { tx };
+        let out = body(&mut stx);
+        stx.tx.rollback().map_err(backend)?;
+        out
     }
 }

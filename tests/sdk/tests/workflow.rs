@@ -38,7 +38,6 @@ async fn vpc_with_subnet(ec2: &aws_sdk_ec2::Client, cidr: &str, subnet: &str) ->
 }
 
 #[tokio::test]
-#[ignore = "needs the PrivateLink actions"]
 async fn privatelink_workflow() {
     let daemon = Daemon::start();
     let p_ec2 = daemon.ec2(PROVIDER);
