@@ -122,3 +122,70 @@ fn concurrent_inserts_never_collide() {
     }
     assert_eq!(run(&*s, |tx| tx.list("slot", None)).len(), 200);
 }
+
+fn read<R>(s: &dyn Store, mut f: impl FnMut(&mut dyn Tx) -> Result<R, StoreError>) -> R {
+    let mut out = None;
+    s.read_transaction(&mut |tx| {
+        out = Some(f(tx)?);
+        Ok(())
+    })
+    .expect("read transaction");
+    out.expect("result")
+}
+
+fn read_battery(s: &dyn Store) {
+    run(s, |tx| tx.insert(&rec("vpc", "vpc-r", "a", None, "{}")));
+    // A read sees every commit made before it started.
+    assert!(read(s, |tx| tx.get("vpc", "vpc-r")).is_some());
+    run(s, |tx| tx.put(&rec("vpc", "vpc-r", "a", None, "{\"v\":2}")));
+    assert_eq!(
+        read(s, |tx| tx.get("vpc", "vpc-r")).map(|r| r.body),
+        Some("{\"v\":2}".to_string())
+    );
+    // Nothing written inside a read transaction is kept.
+    let _ = s.read_transaction(&mut |tx| {
+        let _ = tx.insert(&rec("vpc", "vpc-ghost", "a", None, "{}"));
+        Ok(())
+    });
+    assert!(run(s, |tx| tx.get("vpc", "vpc-ghost")).is_none());
+}
+
+#[test]
+fn sqlite_reads_see_commits_and_keep_nothing() {
+    read_battery(&SqliteStore::in_memory().expect("open"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    read_battery(&SqliteStore::open(&dir.path().join("r.db")).expect("open"));
+}
+
+#[test]
+fn concurrent_reads_and_writes_stay_consistent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = std::sync::Arc::new(SqliteStore::open(&dir.path().join("rw.db")).expect("open"));
+    // Writers move a pair of records together; readers must never see one without the other.
+    let writer = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            for i in 0..200 {
+                run(&*s, |tx| {
+                    tx.put(&rec("pair", "a", "o", None, &i.to_string()))?;
+                    tx.put(&rec("pair", "b", "o", None, &i.to_string()))
+                });
+            }
+        })
+    };
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    let (a, b) = read(&*s, |tx| Ok((tx.get("pair", "a")?, tx.get("pair", "b")?)));
+                    assert_eq!(a.map(|r| r.body), b.map(|r| r.body), "torn read");
+                }
+            })
+        })
+        .collect();
+    writer.join().expect("writer");
+    for r in readers {
+        r.join().expect("reader");
+    }
+}
