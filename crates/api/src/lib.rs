@@ -65,10 +65,20 @@ async fn handle(
     };
     let state2 = state.clone();
     let rid = request_id.clone();
-    // Control-plane calls are synchronous store transactions: keep them off the async workers.
-    let res =
-        tokio::task::spawn_blocking(move || serve(&state2, &method, &uri, &headers, &body, &rid))
-            .await;
+    // Control-plane calls are short synchronous store transactions. On the multi-threaded
+    // runtime, `block_in_place` runs them on this worker (its other tasks move elsewhere), which
+    // saves the two thread switches of `spawn_blocking` on every request.
+    let res = match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => Ok(tokio::task::block_in_place(|| {
+            serve(&state2, &method, &uri, &headers, &body, &rid)
+        })),
+        _ => {
+            tokio::task::spawn_blocking(move || {
+                serve(&state2, &method, &uri, &headers, &body, &rid)
+            })
+            .await
+        }
+    };
     match res {
         Ok(r) => r,
         Err(e) => error_response(Service::Ec2, &AwsError::internal(e), &request_id),

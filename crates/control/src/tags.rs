@@ -35,6 +35,17 @@ const EC2_KINDS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// Only the `tags` of a record body: serde skips the other fields without building them.
+#[derive(serde::Deserialize)]
+struct TagsOnly {
+    #[serde(default)]
+    tags: Vec<Tag>,
+}
+
+fn tags_in(body: &str) -> Result<Vec<Tag>, AwsError> {
+    Ok(serde_json::from_str::<TagsOnly>(body)?.tags)
+}
+
 fn tags_of(body: &Value) -> Vec<Tag> {
     body.get("tags")
         .cloned()
@@ -81,7 +92,7 @@ pub fn read_tags(
     if rec.owner != account {
         return Ok(None);
     }
-    Ok(Some(tags_of(&serde_json::from_str(&rec.body)?)))
+    Ok(Some(tags_in(&rec.body)?))
 }
 
 fn ec2_kind(
@@ -193,8 +204,7 @@ pub fn describe_tags(
     let mut rows = Vec::new();
     for (_, kind, rtype, _) in EC2_KINDS {
         for rec in db.raw().list(kind, Some(&ctx.account))? {
-            let body: Value = serde_json::from_str(&rec.body)?;
-            for t in tags_of(&body) {
+            for t in tags_in(&rec.body)? {
                 rows.push(TagDescription {
                     resource_id: rec.id.clone(),
                     resource_type: rtype.to_string(),

@@ -226,6 +226,12 @@ fn open_with_namespace(w: &mut XmlWriter, tag: &str, namespace: &str) {
 }
 
 fn escape_into(out: &mut String, text: &str) {
+    // Fast path: most text (ids, names, numbers) needs no escaping at all.
+    let plain = |b: u8| b >= 0x20 && !matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'' | 0xEF);
+    if text.bytes().all(plain) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
