@@ -58,12 +58,19 @@
 //! - per-namespace sysctls ([`Netns::set_ipv4_forwarding`]) are written from the worker,
 //!   since `/proc/sys/net` shows the opening thread's namespace.
 //!
-//! A persistent worker instead of a thread per call: a proxied connection needs a socket
-//! created in the provider's namespace, and a channel round trip to a parked thread costs a
-//! few microseconds where spawning a thread and entering the namespace costs tens (the
-//! `socket_creation_round_trip` test prints both). Dropping the last clone of a handle ends
-//! its worker; a daemon can drop the handles of namespaces it is not using and open them
-//! again later.
+//! A persistent worker instead of a thread per call: every proxied connection needs a
+//! socket created in the provider's namespace. Measured by the `socket_creation_round_trip`
+//! test (2-core machine, debug build, mean of 2000): an empty job round trip from a tokio
+//! task is 3.3–3.7 µs, a TCP socket made through the worker 6.2–7.3 µs, against 2.1 µs for
+//! the same socket made on the calling thread, and 16–290 µs for a fresh thread per socket
+//! that enters the namespace (`setns` slows down a lot while the kernel is tearing other
+//! namespaces down). So the hop adds ~5 µs per connection, small beside the connect
+//! itself. Creating a namespace takes 1–2.5 ms, deleting one well under 1 ms. Jobs of one namespace run in order on its one worker; namespaces do
+//! not wait on each other.
+//!
+//! Dropping the last clone of a handle ends its worker; a daemon can drop the handles of
+//! namespaces it is not using and open them again later. Don't block a worker (it serves
+//! every job of its namespace), and don't make two workers wait on each other.
 //!
 //! Child processes (`nft`, workloads) enter the namespace between `fork` and `exec`
 //! ([`Netns::command`]), so they never occupy the worker.

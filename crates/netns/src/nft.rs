@@ -176,4 +176,11 @@ mod tests {
         );
         assert!(replace_table_script(NftFamily::Inet, "sg; flush ruleset", "").is_err());
     }
+
+    #[test]
+    fn a_missing_nft_says_what_to_install() {
+        let message = Error::NftMissing.to_string();
+        assert!(message.contains("`nft`"), "{message}");
+        assert!(message.contains("apt-get install -y nftables"), "{message}");
+    }
 }

@@ -62,6 +62,9 @@ impl Netns {
     /// Like `ip netns add`: makes `/run/netns` a shared mount point, creates an empty file
     /// there, and on a short-lived thread `unshare(CLONE_NEWNET)`s and bind-mounts
     /// `/proc/thread-self/ns/net` onto the file. The new namespace has only `lo`, down.
+    ///
+    /// Blocking, for about a millisecond (a thread spawn, `unshare`, two mounts); from async
+    /// code prefer `spawn_blocking`.
     pub fn create(prefix: &Prefix, name: &str) -> Result<Netns> {
         let full_name = prefix.full_name(name)?;
         let path = Path::new(NETNS_DIR).join(&full_name);
@@ -222,6 +225,10 @@ impl Netns {
 
     /// Runs `f` on the namespace's worker thread; the returned future resolves to its result
     /// without blocking the caller's executor thread. Works on any executor.
+    ///
+    /// The job is queued when `run_async` is called, not when the future is first polled;
+    /// if the future is dropped, the job still runs and its result is dropped on the worker
+    /// (a socket made for a cancelled connection is closed there).
     ///
     /// Jobs of one namespace run one at a time, in order: keep them short (a socket call, a
     /// netlink request), and never block in them on another job of the same namespace.
