@@ -87,7 +87,8 @@
 //! Deleting a namespace deletes every link in it; a veth pair goes when either end goes.
 //! So a daemon's whole kernel footprint is its namespaces, and [`cleanup`] of its prefix
 //! removes all of it. The kernel frees a namespace once no handle, socket or process refers
-//! to it any more; the name is free at once.
+//! to it any more; the name is free at once. Tests hold a [`CleanupGuard`] on a prefix of
+//! their own, which deletes everything under it when dropped, pass or fail.
 //!
 //! # Privileges
 //!
@@ -107,7 +108,7 @@ pub use error::{Error, Result};
 pub use link::{Link, Route};
 pub use name::{IFNAMSIZ_MAX, IfName, NS_NAME_MAX, Prefix};
 pub use nft::{NftFamily, nft_program, replace_table_script};
-pub use ns::{NETNS_DIR, Netns, cleanup, delete, exists, list};
+pub use ns::{CleanupGuard, NETNS_DIR, Netns, cleanup, delete, exists, list};
 
 /// Re-exported so callers of [`Netns::netlink`] use the same versions as this crate.
 pub use rtnetlink;

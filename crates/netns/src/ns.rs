@@ -445,3 +445,32 @@ pub fn cleanup(prefix: &Prefix) -> Result<Vec<String>> {
         None => Ok(deleted),
     }
 }
+
+/// Deletes every namespace of a prefix when dropped: for tests and tools that must leave
+/// nothing behind, even when they fail or panic. (A daemon does not use it: its namespaces
+/// are meant to outlive it.)
+#[derive(Debug)]
+pub struct CleanupGuard {
+    prefix: Prefix,
+}
+
+impl CleanupGuard {
+    /// Guards `prefix`, first deleting whatever an earlier run left under it.
+    pub fn new(prefix: Prefix) -> Result<CleanupGuard> {
+        cleanup(&prefix)?;
+        Ok(CleanupGuard { prefix })
+    }
+
+    /// The guarded prefix.
+    pub fn prefix(&self) -> &Prefix {
+        &self.prefix
+    }
+}
+
+impl Drop for CleanupGuard {
+    fn drop(&mut self) {
+        if let Err(e) = cleanup(&self.prefix) {
+            tracing::warn!(prefix = %self.prefix, error = %e, "clean-up of namespaces failed");
+        }
+    }
+}

@@ -31,6 +31,7 @@ fn require_root() {
 /// A unique prefix for one test, and the guard that deletes everything under it.
 struct Scope {
     prefix: Prefix,
+    _guard: netns::CleanupGuard,
 }
 
 impl Scope {
@@ -44,9 +45,12 @@ impl Scope {
             n & 0xff
         ))
         .unwrap();
-        // A crashed earlier run with the same pid may have left some behind.
-        netns::cleanup(&prefix).unwrap();
-        Scope { prefix }
+        // Also deletes what a crashed earlier run with the same pid may have left.
+        let guard = netns::CleanupGuard::new(prefix.clone()).unwrap();
+        Scope {
+            prefix,
+            _guard: guard,
+        }
     }
 
     fn ns(&self, name: &str) -> Netns {
@@ -58,14 +62,6 @@ impl Scope {
         let name = format!("{}{tag}", self.prefix);
         IfName::new(name.clone()).unwrap();
         name
-    }
-}
-
-impl Drop for Scope {
-    fn drop(&mut self) {
-        if let Err(e) = netns::cleanup(&self.prefix) {
-            eprintln!("cleanup of {} failed: {e}", self.prefix);
-        }
     }
 }
 
@@ -235,6 +231,23 @@ async fn orphans_are_deleted_by_prefix_and_other_prefixes_are_left_alone() {
 
     assert_eq!(netns::list(&neighbour.prefix).unwrap(), ["keep"]);
     keep.set_link_up("lo").await.unwrap();
+}
+
+#[test]
+fn the_cleanup_guard_deletes_everything_even_when_the_test_panics() {
+    let outer = Scope::new();
+    let prefix = Prefix::new(format!("{}g", outer.prefix)).unwrap();
+    let inner = prefix.clone();
+    let failed = std::thread::spawn(move || {
+        let _guard = netns::CleanupGuard::new(inner.clone()).unwrap();
+        Netns::create(&inner, "one").unwrap();
+        Netns::create(&inner, "two").unwrap();
+        assert_eq!(netns::list(&inner).unwrap().len(), 2);
+        panic!("the test fails half way");
+    })
+    .join();
+    assert!(failed.is_err());
+    assert!(netns::list(&prefix).unwrap().is_empty());
 }
 
 // === running code inside ===
