@@ -291,6 +291,7 @@ impl HealthMachine {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

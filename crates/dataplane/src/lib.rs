@@ -47,6 +47,7 @@ pub fn raise_nofile_limit() -> std::io::Result<u64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     #[test]
     fn nofile_limit_is_raised_to_the_hard_limit() {

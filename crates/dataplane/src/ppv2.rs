@@ -90,6 +90,7 @@ fn to_v6(a: SocketAddr) -> SocketAddr {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -88,7 +88,8 @@ pub fn choose<T: Candidate>(
     let local = |t: &T| cross_zone || t.zone() == zone;
     let healthy = |t: &T| t.eligibility() == Eligibility::Healthy;
     let usable = |t: &T| t.eligibility() != Eligibility::Excluded;
-    let tiers: [(&dyn Fn(&T) -> bool, bool); 4] = [
+    type Tier<'f, T> = (&'f dyn Fn(&T) -> bool, bool);
+    let tiers: [Tier<'_, T>; 4] = [
         (&|t| local(t) && healthy(t), false),
         (&|t| healthy(t), false),
         (&|t| local(t) && usable(t), true),
@@ -114,6 +115,7 @@ pub fn choose<T: Candidate>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
