@@ -181,6 +181,10 @@ impl Group {
         let old = self.view.load();
         let mut targets = Vec::with_capacity(config.targets.len());
         for t in &config.targets {
+            // A target is registered once per address; a repeated entry would be checked twice.
+            if targets.iter().any(|e: &TargetEntry| e.addr == t.addr) {
+                continue;
+            }
             let kept = old.targets.iter().find(|o| o.addr == t.addr);
             targets.push(match kept {
                 Some(o) => TargetEntry {

@@ -434,7 +434,13 @@ async fn removing_a_listener_resets_its_connections() {
 
     let mut without = cfg.clone();
     without.listeners.clear();
-    assert!(dp.apply(without).await.is_empty());
+    // Returns once the connections are gone, long before any idle timeout.
+    let applied = timeout(PATIENCE, dp.apply(without)).await;
+    assert!(
+        applied
+            .expect("apply waited for the idle timeout")
+            .is_empty()
+    );
     assert!(closed(&mut s).await, "expected a reset");
     assert!(dp.local_addr("l1").is_none());
     // The accept loop is gone with its socket.
@@ -640,5 +646,76 @@ async fn unusable_listeners_are_reported() {
     assert_eq!(failed, ["l2", "l3"]);
     assert!(dp.local_addr("l1").is_some());
     exchange(dp.local_addr("l1").unwrap(), b"ok").await.unwrap();
+    dp.shutdown().await;
+}
+
+#[tokio::test]
+async fn groups_without_listeners_are_unused() {
+    let a = Backend::start("127.0.0.2", false).await;
+    let mut cfg = config(listener(), group(&[&a], fast_checks()));
+    cfg.listeners.clear();
+    let dp = DataPlane::new(Arc::new(CurrentNamespace));
+    assert!(dp.apply(cfg.clone()).await.is_empty());
+    let h = dp.health_snapshot()["tg1"][&a.addr].clone();
+    assert_eq!(h.state, TargetState::Unused);
+    assert_eq!(h.reason, Some(Reason::NotInUse));
+    assert_eq!(a.probes.load(Ordering::Relaxed), 0);
+    // Attaching a listener starts the checks.
+    cfg.listeners.insert("l1".into(), listener());
+    assert!(dp.apply(cfg).await.is_empty());
+    wait_state(&dp, a.addr, TargetState::Healthy).await;
+    dp.shutdown().await;
+}
+
+#[tokio::test]
+async fn zone_local_targets_only_unless_cross_zone() {
+    let a = Backend::start("127.0.0.2", false).await;
+    let b = Backend::start("127.0.0.3", false).await;
+    let mut tg = group(&[&a, &b], fast_checks());
+    tg.targets[1].zone = "zone-b".into();
+    let mut cfg = config(listener(), tg);
+    let (dp, proxy) = start(cfg.clone()).await;
+    wait_state(&dp, a.addr, TargetState::Healthy).await;
+    wait_state(&dp, b.addr, TargetState::Healthy).await;
+    for i in 0..20 {
+        exchange(proxy, format!("local {i}").as_bytes())
+            .await
+            .unwrap();
+    }
+    assert_eq!((a.data_connections(), b.data_connections()), (20, 0));
+
+    cfg.listeners.get_mut("l1").unwrap().cross_zone = true;
+    assert!(dp.apply(cfg).await.is_empty());
+    for i in 0..40 {
+        exchange(proxy, format!("cross {i}").as_bytes())
+            .await
+            .unwrap();
+    }
+    assert!(b.data_connections() > 0);
+    assert_eq!(a.data_connections() + b.data_connections(), 60);
+    dp.shutdown().await;
+}
+
+#[tokio::test]
+async fn deregistration_with_connection_termination_resets_connections() {
+    let a = Backend::start("127.0.0.2", false).await;
+    let b = Backend::start("127.0.0.3", false).await;
+    let mut tg = group(&[&a], fast_checks());
+    tg.terminate_on_deregistration = true;
+    let mut cfg = config(listener(), tg);
+    let (dp, proxy) = start(cfg.clone()).await;
+    let mut s = TcpStream::connect(proxy).await.unwrap();
+    s.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    timeout(PATIENCE, s.read_exact(&mut echo))
+        .await
+        .unwrap()
+        .unwrap();
+
+    cfg.target_groups.get_mut("tg1").unwrap().targets = vec![TargetConfig::new(b.addr, "zone-a")];
+    assert!(dp.apply(cfg).await.is_empty());
+    assert!(closed(&mut s).await, "expected a reset");
+    exchange(proxy, b"to b").await.unwrap();
+    assert_eq!(b.data_connections(), 1);
     dp.shutdown().await;
 }
