@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -18,6 +19,9 @@ use crate::proxy::{Group, Shared};
 use crate::socket::{SocketFactory, connect_from};
 use crate::{ppv2, socket};
 
+/// Floor for the check interval, so a zero interval cannot turn into a busy loop.
+const MIN_INTERVAL: Duration = Duration::from_millis(50);
+
 /// Runs until `cancel`.
 pub(crate) async fn run(group: Arc<Group>, shared: Arc<Shared>, cancel: CancellationToken) {
     let mut machines: HashMap<(SocketAddr, u64), HealthMachine> = HashMap::new();
@@ -26,13 +30,14 @@ pub(crate) async fn run(group: Arc<Group>, shared: Arc<Shared>, cancel: Cancella
         let view = group.view();
         let hc = view.config.health_check.clone();
         if view.in_use {
+            // Draining targets are not checked but keep their counts should they come back.
+            machines.retain(|k, _| view.targets.iter().any(|t| (t.addr, t.generation) == *k));
             let checked: Vec<_> = view
                 .targets
                 .iter()
                 .filter(|t| !t.draining)
                 .map(|t| (t.addr, t.generation))
                 .collect();
-            machines.retain(|k, _| checked.contains(k));
             let mut round = JoinSet::new();
             for key in checked {
                 let factory = shared.factory.clone();
@@ -63,7 +68,7 @@ pub(crate) async fn run(group: Arc<Group>, shared: Arc<Shared>, cancel: Cancella
         }
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep_until(started + hc.interval) => {}
+            () = tokio::time::sleep_until(started + hc.interval.max(MIN_INTERVAL)) => {}
             // A configuration change: check new targets without waiting a whole interval.
             () = group.wake.notified() => {}
         }

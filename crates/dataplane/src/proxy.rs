@@ -156,19 +156,44 @@ pub(crate) struct Group {
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 
+/// The entries for `config`'s targets: existing ones keep their health and reset token.
+fn merge_targets(old: &[TargetEntry], config: &TargetGroupConfig) -> Vec<TargetEntry> {
+    let mut targets: Vec<TargetEntry> = Vec::with_capacity(config.targets.len());
+    for t in &config.targets {
+        // A target is registered once per address; a repeated entry would be checked twice.
+        if targets.iter().any(|e| e.addr == t.addr) {
+            continue;
+        }
+        targets.push(match old.iter().find(|o| o.addr == t.addr) {
+            Some(o) => TargetEntry {
+                zone: t.zone.clone(),
+                draining: t.draining,
+                ..o.clone()
+            },
+            None => TargetEntry {
+                addr: t.addr,
+                zone: t.zone.clone(),
+                draining: t.draining,
+                generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+                health: TargetHealth::initial(),
+                reset: CancellationToken::new(),
+            },
+        });
+    }
+    targets
+}
+
 impl Group {
     fn new(config: &TargetGroupConfig, in_use: bool) -> Group {
-        let group = Group {
+        Group {
             view: ArcSwap::from_pointee(GroupView {
                 config: Arc::new(config.clone()),
                 in_use,
-                targets: Vec::new(),
+                targets: merge_targets(&[], config),
             }),
             write: Mutex::new(()),
             wake: Notify::new(),
-        };
-        group.reconfigure(config, in_use);
-        group
+        }
     }
 
     pub(crate) fn view(&self) -> Arc<GroupView> {
@@ -178,30 +203,12 @@ impl Group {
     /// Applies a new configuration, keeping the health and connections of targets that stay.
     fn reconfigure(&self, config: &TargetGroupConfig, in_use: bool) {
         let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let old = self.view.load();
-        let mut targets = Vec::with_capacity(config.targets.len());
-        for t in &config.targets {
-            // A target is registered once per address; a repeated entry would be checked twice.
-            if targets.iter().any(|e: &TargetEntry| e.addr == t.addr) {
-                continue;
-            }
-            let kept = old.targets.iter().find(|o| o.addr == t.addr);
-            targets.push(match kept {
-                Some(o) => TargetEntry {
-                    zone: t.zone.clone(),
-                    draining: t.draining,
-                    ..o.clone()
-                },
-                None => TargetEntry {
-                    addr: t.addr,
-                    zone: t.zone.clone(),
-                    draining: t.draining,
-                    generation: GENERATION.fetch_add(1, Ordering::Relaxed),
-                    health: TargetHealth::initial(),
-                    reset: CancellationToken::new(),
-                },
-            });
+        let old = self.view.load_full();
+        if *old.config == *config && old.in_use == in_use {
+            // Re-applying an unchanged snapshot must not trigger extra health-check rounds.
+            return;
         }
+        let targets = merge_targets(&old.targets, config);
         if config.terminate_on_deregistration {
             for gone in old
                 .targets
@@ -216,7 +223,6 @@ impl Group {
             in_use,
             targets,
         }));
-        drop(old);
         self.wake.notify_one();
     }
 
