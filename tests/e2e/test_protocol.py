@@ -109,6 +109,14 @@ def test_oversize_body(daemon):
     assert rawhttp.unsigned(daemon.url, body).status == 200
 
 
+def test_oversize_elb_body_gets_the_elb_envelope(daemon):
+    body = rawhttp.form({"Action": "DescribeLoadBalancers", "Version": "2015-12-01",
+                         "Pad": "x" * (1 << 20)})
+    headers = rawhttp.signed_headers(daemon.url, body, "elasticloadbalancing", PROVIDER, "x")
+    rawhttp.expect_elb_error(rawhttp.send(daemon.url, body, headers),
+                             "RequestEntityTooLarge", 413)
+
+
 @pytest.mark.parametrize("raw", [b"%FF%FE", b"%C3%28", b"%ED%A0%80", b"\xff"],
                          ids=["ff-fe", "bad-continuation", "surrogate", "raw-byte"])
 def test_invalid_utf8_is_malformed(daemon, raw):

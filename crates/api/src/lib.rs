@@ -60,7 +60,19 @@ async fn handle(
                 format!("Request body exceeds the maximum of {MAX_BODY_BYTES} bytes."),
             )
             .with_status(413);
-            return error_response(Service::Ec2, &e, &request_id);
+            // The body is not read, so only the signature's scope can tell the API.
+            let parts = query::sigv4::RequestParts {
+                method: method.as_str(),
+                path: uri.path(),
+                query: uri.query().unwrap_or(""),
+                headers: &header_pairs(&headers),
+                body: &[],
+            };
+            let service = query::sigv4::parse(&parts)
+                .ok()
+                .and_then(|s| Service::from_scope(Some(&s.credential.service)))
+                .unwrap_or(Service::Ec2);
+            return error_response(service, &e, &request_id);
         }
     };
     let state2 = state.clone();
@@ -83,6 +95,18 @@ async fn handle(
         Ok(r) => r,
         Err(e) => error_response(Service::Ec2, &AwsError::internal(e), &request_id),
     }
+}
+
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 fn xml_response(status: StatusCode, body: String) -> Response {
@@ -114,15 +138,7 @@ fn serve(
     request_id: &str,
 ) -> Response {
     let raw_query = uri.query().unwrap_or("");
-    let header_pairs: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let header_pairs = header_pairs(headers);
     let parts = query::sigv4::RequestParts {
         method: method.as_str(),
         path: uri.path(),
