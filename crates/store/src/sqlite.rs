@@ -35,6 +35,32 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: std::sync::atomic::AtomicUsize,
+    /// Dropping this stops the background checkpointer.
+    _checkpointer: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// How often the background thread folds the WAL back into the database file.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Checkpoints the WAL from its own connection and thread, so no API request pays for the
+/// fsync of an automatic checkpoint (which would show up as tail latency). PASSIVE never
+/// blocks the writer or readers; what it cannot copy now it copies next time.
+fn spawn_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("store-checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(CHECKPOINT_INTERVAL)
+            {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Backend(format!("starting the checkpoint thread: {e}")))?;
+    Ok(stop)
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -55,6 +81,12 @@ impl SqliteStore {
             .map_err(backend)?;
             store.readers.push(Mutex::new(reader));
         }
+        {
+            let conn = store.conn.lock().unwrap_or_else(|p| p.into_inner());
+            conn.pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(backend)?;
+        }
+        store._checkpointer = Some(spawn_checkpointer(path)?);
         Ok(store)
     }
 
@@ -96,6 +128,7 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             readers: Vec::new(),
             next_reader: std::sync::atomic::AtomicUsize::new(0),
+            _checkpointer: None,
         })
     }
 }

@@ -189,3 +189,28 @@ fn concurrent_reads_and_writes_stay_consistent() {
         r.join().expect("reader");
     }
 }
+
+#[test]
+fn the_wal_is_checkpointed_in_the_background() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ckpt.db");
+    let s = SqliteStore::open(&path).expect("open");
+    let before = std::fs::metadata(&path).expect("db file").len();
+    let body = "x".repeat(2000);
+    for i in 0..200 {
+        run(&s, |tx| tx.insert(&rec("blob", &i.to_string(), "o", None, &body)));
+    }
+    // Commits land in the WAL; only the checkpointer copies them into the database file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = std::fs::metadata(&path).expect("db file").len();
+        if now > before + 200 * 2000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "database file still {now} bytes (was {before}): no checkpoint"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
