@@ -36,6 +36,9 @@ pub struct Link {
     pub up: bool,
     /// Index of the bridge the link is attached to, if any.
     pub controller: Option<u32>,
+    /// Hardware (MAC) address, for links that have a 6-byte one (Ethernet-like: veth,
+    /// bridge; `lo` reports all zeros).
+    pub mac: Option<[u8; 6]>,
 }
 
 /// An IPv4 route of the main table.
@@ -96,10 +99,12 @@ fn parse_link(msg: LinkMessage) -> Link {
         kind: None,
         up: msg.header.flags.contains(LinkFlags::Up),
         controller: None,
+        mac: None,
     };
     for attr in msg.attributes {
         match attr {
             LinkAttribute::IfName(name) => link.name = name,
+            LinkAttribute::Address(bytes) => link.mac = <[u8; 6]>::try_from(bytes).ok(),
             LinkAttribute::Controller(index) if index != 0 => link.controller = Some(index),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
@@ -203,6 +208,15 @@ impl Netns {
     pub async fn set_link_down(&self, name: &str) -> Result<()> {
         self.set_link(name, "set down", |i| {
             LinkUnspec::new_with_index(i).down().build()
+        })
+        .await
+    }
+
+    /// Sets the hardware (MAC) address of a link (`ip link set NAME address MAC`). The kernel
+    /// refuses multicast addresses (lowest bit of the first byte set) with `EADDRNOTAVAIL`.
+    pub async fn set_link_mac(&self, name: &str, mac: [u8; 6]) -> Result<()> {
+        self.set_link(name, "set address of", move |i| {
+            LinkUnspec::new_with_index(i).address(mac.to_vec()).build()
         })
         .await
     }

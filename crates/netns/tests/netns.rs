@@ -333,6 +333,24 @@ async fn links_addresses_and_routes() {
     assert!(moved.is_veth());
     assert!(!host_has_link(&va) && !host_has_link(&vb));
 
+    // MAC addresses: read back as set; a multicast one is refused.
+    let mac = [0x02, 0x50, 0x4c, 0x00, 0x00, 0x2a];
+    assert_ne!(a.link(&va).await.unwrap().unwrap().mac, Some(mac));
+    a.set_link_mac(&va, mac).await.unwrap();
+    assert_eq!(a.link(&va).await.unwrap().unwrap().mac, Some(mac));
+    assert!(a.link(&br).await.unwrap().unwrap().mac.is_some());
+    assert_eq!(
+        a.set_link_mac(&va, [0x01, 0, 0, 0, 0, 1])
+            .await
+            .unwrap_err()
+            .errno(),
+        Some(nix::errno::Errno::EADDRNOTAVAIL)
+    );
+    assert!(matches!(
+        a.set_link_mac("nosuchlink", mac).await,
+        Err(Error::LinkNotFound { .. })
+    ));
+
     // Bridge ports.
     a.set_controller(&va, &br).await.unwrap();
     let bridge = a.link(&br).await.unwrap().unwrap();
