@@ -1,0 +1,97 @@
+//! privlink's virtual network: turns the desired VPCs, subnets and instances into real
+//! Linux networking through [`netns`], idempotently, and deletes what is no longer wanted.
+//!
+//! The daemon's reconciler maps its store to a [`DesiredNetwork`] snapshot and calls
+//! [`Fabric::converge`] at start-up and after every change; this crate knows nothing of the
+//! store or the API.
+//!
+//! # Kernel model
+//!
+//! ```text
+//!  <prefix>-vpc-1 (router)                         <prefix>-i-1
+//!  ┌──────────────────────────────────────┐        ┌─────────────────────────┐
+//!  │ lo up, ip_forward=1                  │        │ lo up, ip_forward=0     │
+//!  │ br<hash subnet-a> up                 │  veth  │ eth0 10.0.1.10/24 (MAC) │
+//!  │   10.0.1.1/24 (base+1)               │◄──────►│ default via 10.0.1.1    │
+//!  │   10.0.1.50/32 (service address)     │        └─────────────────────────┘
+//!  │   port ve<hash i-1> up               │
+//!  │ br<hash subnet-b> up  10.0.2.1/24    │        <prefix>-i-2 …
+//!  └──────────────────────────────────────┘
+//! ```
+//!
+//! - **VPC** → one namespace named after the VPC id (`<prefix>-vpc-…`): the VPC router.
+//!   Loopback up, IPv4 forwarding on (it routes between the VPC's subnets).
+//! - **Subnet** → a bridge in the router, `IfName::hashed("br", subnet_id)`, up, holding the
+//!   subnet's base+1 with the subnet's prefix length (the instances' gateway), and each
+//!   [service address](SubnetNet::service_addresses) (endpoint ENIs, NLB nodes) as a /32.
+//!   The daemon listens and connects on those from sockets made in the router namespace
+//!   ([`Fabric::vpc_netns`], [`netns::Netns::tcp_listener`]). A /32 rather than a secondary
+//!   of the subnet's prefix: it adds only a local route, and does not depend on (or vanish
+//!   with) the base+1 primary.
+//! - **Instance** → one namespace named after the instance id (`<prefix>-i-…`): loopback
+//!   up, forwarding off, a veth whose instance end is `eth0` (MAC set if given) holding
+//!   `ip/prefix_len`, with a default route via the subnet's base+1. The router end,
+//!   `IfName::hashed("ve", instance_id)`, is a port of the subnet's bridge, up. The pair is
+//!   made by one netlink request with each end directly in its namespace.
+//! - Nothing is ever connected to the host's namespace: VPCs are isolated from each other
+//!   and from the host, so VPCs may use overlapping CIDRs. Traffic between VPCs goes only
+//!   through sockets the data plane holds in each namespace.
+//!
+//! # Converging
+//!
+//! [`Fabric::converge`] is level-triggered. Each pass:
+//! 1. checks the desired state ([`DesiredNetwork`]): an invalid VPC (subnet outside the VPC,
+//!    overlapping subnets, a service address that is not a host address of its subnet, …)
+//!    is left out, an invalid instance (unknown subnet, address outside it or taken, bad
+//!    MAC, …) too. Both are reported, and what they already have in the kernel is *kept*:
+//!    a mistake in the input never destroys what runs;
+//! 2. lists the namespaces of the prefix and deletes those nothing in the input names
+//!    (deleted VPCs and instances, orphans of a crash, unknown names), instance
+//!    namespaces first;
+//! 3. per VPC, converges the router (creates the namespace if missing, deletes bridges of
+//!    deleted subnets and veths of instances no longer in the VPC, creates missing bridges,
+//!    adds missing and removes extra addresses), then each instance (namespace, veth pair,
+//!    bridge port, MAC, address, default route). An instance that moved to another subnet
+//!    is re-attached and re-addressed; one that moved to another VPC gets a new pair.
+//!
+//! Every step compares the observed state (links, addresses, routes and sysctls read over
+//! netlink and `/proc` inside the namespace) with the desired one and acts only on a
+//! difference, so a second pass with the same input changes nothing — its
+//! [`ConvergeReport`] lists no [`Change`] and [`is_noop`](ConvergeReport::is_noop). A new
+//! `Fabric` over the same prefix (a restarted daemon) adopts what the kernel holds without
+//! recreating anything. Errors of one VPC or instance are collected in the report; the pass
+//! goes on with the others. Passes of one `Fabric` are serialised.
+//!
+//! The fabric owns every namespace of its prefix and every bridge and veth in them; other
+//! kinds of links (none are made today) are left alone.
+//!
+//! # Deleting
+//!
+//! A namespace is deleted after deleting its bridges and veths: the kernel frees a
+//! namespace only when nothing holds it any more (a data-plane socket, a process), and a
+//! veth in a namespace that lingers would keep its peer, so deleting the links makes the
+//! removal immediate and observable. [`Fabric::destroy_all`] deletes every namespace of
+//! the prefix (`privlink destroy`).
+//!
+//! # Security groups (later)
+//!
+//! Security groups will be enforced by nftables inside each instance namespace: one table,
+//! `inet privlink_sg`, replaced atomically with [`netns::Netns::nft_replace_table`] when it
+//! differs from the desired rules. The converge step for it is in place
+//! (`converge_instance_firewall`, run last for each instance) and does nothing yet; the
+//! desired rules will come as a new field of [`InstanceNet`].
+//!
+//! # Costs
+//!
+//! Measured by the `converge_time_for_fifty_instances` test (2-core machine, debug build):
+//! see `docs/fabric.md`.
+
+mod desired;
+mod error;
+mod fabric;
+mod report;
+
+pub use desired::{DesiredNetwork, InstanceNet, SubnetNet, VpcNet, parse_mac};
+pub use error::{Error, Result};
+pub use fabric::{Fabric, INSTANCE_LINK};
+pub use report::{Change, ConvergeError, ConvergeReport, Object};
