@@ -59,6 +59,8 @@ pub struct InstanceNet {
 #[derive(Debug, Clone)]
 pub(crate) struct SubnetPlan {
     pub(crate) bridge: IfName,
+    /// The bridge's fixed MAC ([`bridge_mac`]).
+    pub(crate) mac: [u8; 6],
     /// base+1/prefix_len and every service address as /32.
     pub(crate) addresses: BTreeSet<Ipv4Net>,
 }
@@ -87,6 +89,10 @@ pub(crate) struct VpcPlan {
     /// Router ends of every instance listed in the VPC, valid or not: veths not in this set
     /// are stale. An invalid instance keeps what it has.
     pub(crate) known_veths: BTreeSet<String>,
+    /// The router's static ARP entries: (bridge, address) of every valid instance.
+    pub(crate) neighbours: BTreeSet<(String, Ipv4Addr)>,
+    /// Addresses of the VPC's invalid instances: their entries are kept as they are.
+    pub(crate) kept_neighbours: BTreeSet<Ipv4Addr>,
 }
 
 /// The checked desired state.
@@ -145,6 +151,23 @@ pub fn parse_mac(text: &str) -> Result<[u8; 6], Error> {
         return Err(bad("is all zeros"));
     }
     Ok(mac)
+}
+
+/// The MAC of a subnet's bridge: locally administered unicast (`02:` first), then 5 bytes
+/// of the hash that names the bridge, so it is stable across restarts and distinct per
+/// subnet. Set explicitly because a bridge whose MAC was never set takes the lowest MAC of
+/// its ports, which changes as instances come and go, and each change leaves the
+/// instances' ARP entries for their gateway pointing at a MAC nobody has.
+pub(crate) fn bridge_mac(bridge: &IfName) -> [u8; 6] {
+    let mut mac = [0x02, 0, 0, 0, 0, 0];
+    let hex = bridge.as_str().get(2..12).unwrap_or_default();
+    for (i, byte) in mac.iter_mut().skip(1).enumerate() {
+        *byte = hex
+            .get(2 * i..2 * i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or_default();
+    }
+    mac
 }
 
 /// `aa:bb:cc:dd:ee:ff`.
@@ -252,7 +275,18 @@ fn plan_router(vpc: &VpcNet) -> Result<BTreeMap<&str, (Ipv4Net, SubnetPlan)>, Er
             }
             addresses.insert(Ipv4Net::from(*ip));
         }
-        subnets.insert(id, (subnet.cidr, SubnetPlan { bridge, addresses }));
+        let mac = bridge_mac(&bridge);
+        subnets.insert(
+            id,
+            (
+                subnet.cidr,
+                SubnetPlan {
+                    bridge,
+                    mac,
+                    addresses,
+                },
+            ),
+        );
     }
     Ok(subnets)
 }
@@ -360,6 +394,7 @@ pub(crate) fn plan(prefix: &Prefix, desired: &DesiredNetwork) -> Plan {
         let ip_twice = repeated(vpc.instances.iter().map(|i| i.ip));
         let mut instances = Vec::new();
         let mut veths = BTreeSet::new();
+        let mut kept_neighbours = BTreeSet::new();
         for instance in &vpc.instances {
             let checked = check_instance_id(prefix, &instance.id)
                 .and_then(|()| {
@@ -390,20 +425,29 @@ pub(crate) fn plan(prefix: &Prefix, desired: &DesiredNetwork) -> Plan {
                 });
             match checked {
                 Ok(p) => instances.push(p),
-                Err(error) => plan.errors.push(ConvergeError {
-                    object: Object::Instance {
-                        vpc_id: vpc.id.clone(),
-                        instance_id: instance.id.clone(),
-                    },
-                    error,
-                }),
+                Err(error) => {
+                    kept_neighbours.insert(instance.ip);
+                    plan.errors.push(ConvergeError {
+                        object: Object::Instance {
+                            vpc_id: vpc.id.clone(),
+                            instance_id: instance.id.clone(),
+                        },
+                        error,
+                    });
+                }
             }
         }
+        let neighbours = instances
+            .iter()
+            .map(|i| (i.bridge.as_str().to_owned(), i.address.addr()))
+            .collect();
         plan.vpcs.push(VpcPlan {
             id: vpc.id.clone(),
             subnets: subnets.into_values().map(|(_, s)| s).collect(),
             instances,
             known_veths,
+            neighbours,
+            kept_neighbours,
         });
     }
     plan
@@ -637,6 +681,24 @@ mod tests {
         assert!(plan3.vpcs.is_empty());
         assert_eq!(plan3.errors.len(), 2);
         assert!(plan3.keep.contains("vpc-1"));
+    }
+
+    #[test]
+    fn bridge_macs_are_fixed_unicast_and_distinct() {
+        let a = IfName::hashed("br", "subnet-a").unwrap();
+        let b = IfName::hashed("br", "subnet-b").unwrap();
+        let mac = bridge_mac(&a);
+        assert_eq!(mac[0], 0x02, "locally administered, unicast");
+        assert_eq!(format_mac(&mac)[3..].replace(':', ""), a.as_str()[2..12]);
+        assert_ne!(mac, bridge_mac(&b));
+        // Pinned: a restarted daemon must find the same value, or it would change every
+        // bridge's MAC (and break every neighbour cache) on start-up.
+        assert_eq!(
+            format_mac(&bridge_mac(
+                &IfName::hashed("br", "subnet-0123456789abcdef0").unwrap()
+            )),
+            "02:53:45:18:2d:8a"
+        );
     }
 
     #[test]

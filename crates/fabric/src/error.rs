@@ -18,6 +18,15 @@ pub enum Error {
     #[error("{id:?} is not a valid {kind} id")]
     InvalidId { kind: &'static str, id: String },
 
+    /// A sysctl of a namespace could not be read or written.
+    #[error("sysctl {path} in namespace {namespace}: {source}", path = path.display())]
+    Sysctl {
+        namespace: String,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The namespace does not exist (yet): the VPC or instance has not been converged.
     #[error("network namespace {0} does not exist")]
     NotFound(String),

@@ -1,13 +1,19 @@
 //! The converge loop: observed kernel state vs the desired network.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
+use std::fs::{self, File};
+use std::io;
+use std::net::Ipv4Addr;
 use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
 use ipnet::Ipv4Net;
-use netns::{Link, Netns, Prefix};
+use netns::{Link, Neighbour, Netns, Prefix};
 
 use crate::desired::{
     self, DesiredNetwork, INSTANCE_ID_PREFIX, InstancePlan, VpcPlan, check_instance_id,
@@ -15,6 +21,20 @@ use crate::desired::{
 };
 use crate::error::{Error, Result};
 use crate::report::{Change, ConvergeReport, Object};
+
+/// How many instances of a VPC are converged at once.
+const INSTANCE_CONCURRENCY: usize = 8;
+
+/// The sysctls (under `/proc/sys/net/`) of a VPC router: it routes between its subnets.
+const ROUTER_SYSCTLS: &[(&str, &str)] = &[("ipv4/ip_forward", "1")];
+
+/// The sysctls of an instance namespace. New namespaces take the host's `ip_forward`; an
+/// instance is not a router. `arp_notify`: `eth0` sends a gratuitous ARP when it comes up
+/// (or its MAC changes), so when an address is given to a new instance, the router and the
+/// subnet's other instances replace the old holder's MAC in their caches at once instead of
+/// sending into the void until their entry expires.
+const INSTANCE_SYSCTLS: &[(&str, &str)] =
+    &[("ipv4/ip_forward", "0"), ("ipv4/conf/all/arp_notify", "1")];
 
 /// The instance end of an instance's veth.
 pub const INSTANCE_LINK: &str = "eth0";
@@ -83,7 +103,7 @@ impl Fabric {
             .collect();
         orphans.sort_by_key(|n| !n.starts_with(INSTANCE_ID_PREFIX));
         for name in orphans {
-            match self.inner.remove_namespace(name).await {
+            match self.inner.remove_namespace(name, true).await {
                 Ok(true) => report.changes.push(Change::NamespaceDeleted {
                     namespace: name.clone(),
                 }),
@@ -132,6 +152,10 @@ impl Fabric {
 
     /// Deletes every namespace of the prefix, with everything in it (`privlink destroy`).
     /// Tries them all; returns the names deleted, or the first error.
+    ///
+    /// The names are free at once; the kernel frees the namespaces themselves in the
+    /// background, in one batch, once nothing holds them (drop the handles and close the
+    /// sockets made in them).
     pub async fn destroy_all(&self) -> Result<Vec<String>> {
         let _pass = self.pass.lock().await;
         self.inner.lock_handles().clear();
@@ -140,7 +164,7 @@ impl Fabric {
         let mut deleted = Vec::new();
         let mut first_error = None;
         for name in names {
-            match self.inner.remove_namespace(&name).await {
+            match self.inner.remove_namespace(&name, false).await {
                 Ok(true) => deleted.push(name),
                 Ok(false) => {}
                 Err(e) => {
@@ -222,20 +246,25 @@ impl Inner {
 
     /// Deletes namespace `name`; returns whether it existed.
     ///
-    /// Its bridges and veths are deleted first: the kernel frees a namespace only once
-    /// nothing holds it any more (a socket of the data plane, a process), and until then a
-    /// veth in it would keep its peer alive in another namespace. Deleting a link makes that
-    /// immediate.
-    async fn remove_namespace(&self, name: &str) -> Result<bool> {
+    /// With `detach`, its veths are deleted first. The kernel frees a namespace (and the
+    /// links in it) only once nothing holds it any more — a data-plane socket, a process —
+    /// and then asynchronously; until then a veth in it keeps its peer alive in another
+    /// namespace (an instance's router end in a VPC router that stays). Deleting the veth
+    /// makes that immediate, so the next pass does not find it. It costs one RCU grace
+    /// period per veth (10–45 ms measured), which is why [`Fabric::destroy_all`], which
+    /// deletes every namespace, leaves it to the kernel's batched clean-up instead.
+    async fn remove_namespace(&self, name: &str, detach: bool) -> Result<bool> {
         self.lock_handles().remove(name);
-        match Netns::open(&self.prefix, name) {
-            Ok(ns) => {
-                if let Err(e) = delete_links(&ns).await {
-                    tracing::warn!(netns = %ns.full_name(), error = %e, "could not delete the links of a namespace before deleting it");
+        if detach {
+            match Netns::open(&self.prefix, name) {
+                Ok(ns) => {
+                    if let Err(e) = delete_veths(&ns).await {
+                        tracing::warn!(netns = %ns.full_name(), error = %e, "could not delete the veths of a namespace before deleting it");
+                    }
                 }
+                Err(netns::Error::NotFound(_) | netns::Error::NotANamespace(_)) => {}
+                Err(e) => return Err(e.into()),
             }
-            Err(netns::Error::NotFound(_) | netns::Error::NotANamespace(_)) => {}
-            Err(e) => return Err(e.into()),
         }
         let (prefix, owned) = (self.prefix.clone(), name.to_owned());
         let deleted = tokio::task::spawn_blocking(move || netns::delete(&prefix, &owned))
@@ -244,9 +273,9 @@ impl Inner {
         Ok(deleted)
     }
 
-    async fn converge_vpc(&self, vpc: &VpcPlan, report: &mut ConvergeReport) {
+    async fn converge_vpc(self: &Arc<Self>, vpc: &VpcPlan, report: &mut ConvergeReport) {
         let router = match self.converge_router(vpc, &mut report.changes).await {
-            Ok(router) => router,
+            Ok(router) => Arc::new(router),
             Err(error) => {
                 report.error(
                     Object::Vpc {
@@ -257,11 +286,49 @@ impl Inner {
                 return;
             }
         };
-        for instance in &vpc.instances {
-            if let Err(error) = self
-                .converge_instance(&router, vpc, instance, &mut report.changes)
-                .await
-            {
+        // Instances are independent of each other (each has its own namespace and worker),
+        // so they are converged a few at a time; the router's worker serialises the requests
+        // made on the router's side.
+        let limit = Arc::new(Semaphore::new(INSTANCE_CONCURRENCY));
+        let mut tasks = JoinSet::new();
+        let mut index_of = HashMap::new();
+        for (index, instance) in vpc.instances.iter().enumerate() {
+            let (inner, router, limit) =
+                (Arc::clone(self), Arc::clone(&router), Arc::clone(&limit));
+            let (vpc_id, instance) = (vpc.id.clone(), instance.clone());
+            let task = tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let mut changes = Vec::new();
+                let result = inner
+                    .converge_instance(&router, &vpc_id, &instance, &mut changes)
+                    .await;
+                (changes, result)
+            });
+            index_of.insert(task.id(), index);
+        }
+        let mut outcomes: Vec<Option<(Vec<Change>, Result<()>)>> =
+            vpc.instances.iter().map(|_| None).collect();
+        while let Some(joined) = tasks.join_next_with_id().await {
+            let (id, outcome) = match joined {
+                Ok((id, outcome)) => (id, outcome),
+                Err(e) => (
+                    e.id(),
+                    (
+                        Vec::new(),
+                        Err(Error::Task(format!("converging an instance: {e}"))),
+                    ),
+                ),
+            };
+            if let Some(slot) = index_of.get(&id).and_then(|&i| outcomes.get_mut(i)) {
+                *slot = Some(outcome);
+            }
+        }
+        // Reported in the order of the input, whatever order they finished in.
+        for (instance, outcome) in vpc.instances.iter().zip(outcomes) {
+            let (changes, result) = outcome
+                .unwrap_or_else(|| (Vec::new(), Err(Error::Task("instance task lost".into()))));
+            report.changes.extend(changes);
+            if let Err(error) = result {
                 report.error(
                     Object::Instance {
                         vpc_id: vpc.id.clone(),
@@ -286,13 +353,7 @@ impl Inner {
         let mut links = ns.links().await?;
         let mut relist = false;
         bring_up_loopback(&ns, name, &links, changes).await?;
-        if !ns.ipv4_forwarding().await? {
-            ns.set_ipv4_forwarding(true).await?;
-            changes.push(Change::ForwardingSet {
-                namespace: name.to_owned(),
-                on: true,
-            });
-        }
+        converge_sysctls(&ns, name, ROUTER_SYSCTLS, changes).await?;
 
         let bridges: BTreeSet<&str> = vpc.subnets.iter().map(|s| s.bridge.as_str()).collect();
         for link in &links {
@@ -327,6 +388,14 @@ impl Inner {
                     BTreeSet::new()
                 }
             };
+            if existing.and_then(|l| l.mac) != Some(subnet.mac) {
+                ns.set_link_mac(bridge, subnet.mac).await?;
+                changes.push(Change::MacSet {
+                    namespace: name.to_owned(),
+                    link: bridge.to_owned(),
+                    mac: format_mac(&subnet.mac),
+                });
+            }
             fix_addresses(&ns, name, bridge, &current, &subnet.addresses, changes).await?;
             if !existing.is_some_and(|l| l.up) {
                 ns.set_link_up(bridge).await?;
@@ -338,11 +407,35 @@ impl Inner {
             }
         }
 
+        // Static ARP entries: the router knows where every instance is, so it never asks,
+        // and never keeps the MAC of an address's previous holder. Entries of addresses
+        // that left a bridge go; learnt ones are kept for the instances to replace.
+        let mut neighbours = HashMap::new();
+        for subnet in &vpc.subnets {
+            let bridge = subnet.bridge.as_str();
+            for n in ns.neighbours(bridge).await? {
+                let wanted = vpc.neighbours.contains(&(bridge.to_owned(), n.ip))
+                    || vpc.kept_neighbours.contains(&n.ip);
+                if n.permanent && !wanted {
+                    if ns.delete_neighbour(bridge, n.ip).await? {
+                        changes.push(Change::NeighbourDeleted {
+                            namespace: name.to_owned(),
+                            link: bridge.to_owned(),
+                            ip: n.ip,
+                        });
+                    }
+                } else {
+                    neighbours.insert((bridge.to_owned(), n.ip), n);
+                }
+            }
+        }
+
         if relist {
             links = ns.links().await?;
         }
         Ok(Router {
             links: links.into_iter().map(|l| (l.name.clone(), l)).collect(),
+            neighbours,
             ns,
         })
     }
@@ -352,13 +445,13 @@ impl Inner {
     async fn converge_instance(
         &self,
         router: &Router,
-        vpc: &VpcPlan,
+        vpc_id: &str,
         instance: &InstancePlan,
         changes: &mut Vec<Change>,
     ) -> Result<()> {
         let (ns, created) = self.ensure(&instance.id).await?;
         let name = instance.id.as_str();
-        let vpc_name = vpc.id.as_str();
+        let vpc_name = vpc_id;
         let veth = instance.veth.as_str();
         if created {
             changes.push(Change::NamespaceCreated {
@@ -367,14 +460,7 @@ impl Inner {
         }
         let links = ns.links().await?;
         bring_up_loopback(&ns, name, &links, changes).await?;
-        // New namespaces take the host's value; an instance is not a router.
-        if ns.ipv4_forwarding().await? {
-            ns.set_ipv4_forwarding(false).await?;
-            changes.push(Change::ForwardingSet {
-                namespace: name.to_owned(),
-                on: false,
-            });
-        }
+        converge_sysctls(&ns, name, INSTANCE_SYSCTLS, changes).await?;
         for link in &links {
             if link.name != INSTANCE_LINK
                 && (link.is_bridge() || link.is_veth())
@@ -462,6 +548,27 @@ impl Inner {
                 mac: format_mac(&mac),
             });
         }
+        // The router's static entry for the instance.
+        let mac = instance
+            .mac
+            .or(eth0.mac)
+            .ok_or_else(|| link_missing(&ns, INSTANCE_LINK))?;
+        let ip = instance.address.addr();
+        let entry = Neighbour {
+            ip,
+            mac: Some(mac),
+            permanent: true,
+        };
+        if router.neighbours.get(&(bridge.to_owned(), ip)) != Some(&entry) {
+            router.ns.set_neighbour(bridge, ip, mac).await?;
+            changes.push(Change::NeighbourSet {
+                namespace: vpc_name.to_owned(),
+                link: bridge.to_owned(),
+                ip,
+                mac: format_mac(&mac),
+            });
+        }
+
         let current: BTreeSet<Ipv4Net> = ns.addresses(INSTANCE_LINK).await?.into_iter().collect();
         let wanted = BTreeSet::from([instance.address]);
         fix_addresses(&ns, name, INSTANCE_LINK, &current, &wanted, changes).await?;
@@ -494,6 +601,8 @@ impl Inner {
 struct Router {
     ns: Netns,
     links: HashMap<String, Link>,
+    /// Neighbour entries of the subnets' bridges, by (bridge, address).
+    neighbours: HashMap<(String, Ipv4Addr), Neighbour>,
 }
 
 /// Where an instance's security groups will be enforced: one nftables table (`inet
@@ -508,9 +617,48 @@ async fn converge_instance_firewall(
     Ok(())
 }
 
-async fn delete_links(ns: &Netns) -> Result<()> {
+/// Sets the sysctls that differ from `wanted`, in one job on the namespace's worker (the
+/// kernel resolves `/proc/sys/net` against the namespace of the thread that opens it).
+async fn converge_sysctls(
+    ns: &Netns,
+    name: &str,
+    wanted: &'static [(&'static str, &'static str)],
+    changes: &mut Vec<Change>,
+) -> Result<()> {
+    let set = ns
+        .run_async(
+            move || -> Result<Vec<(&'static str, &'static str)>, (PathBuf, io::Error)> {
+                let mut set = Vec::new();
+                for &(key, value) in wanted {
+                    let path = Path::new("/proc/sys/net").join(key);
+                    let current = fs::read_to_string(&path).map_err(|e| (path.clone(), e))?;
+                    if current.trim() != value {
+                        fs::write(&path, value).map_err(|e| (path.clone(), e))?;
+                        set.push((key, value));
+                    }
+                }
+                Ok(set)
+            },
+        )
+        .await?
+        .map_err(|(path, source)| Error::Sysctl {
+            namespace: ns.full_name().to_owned(),
+            path,
+            source,
+        })?;
+    for (key, value) in set {
+        changes.push(Change::SysctlSet {
+            namespace: name.to_owned(),
+            key: key.to_owned(),
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+async fn delete_veths(ns: &Netns) -> Result<()> {
     for link in ns.links().await? {
-        if link.is_bridge() || link.is_veth() {
+        if link.is_veth() {
             ns.delete_link(&link.name).await?;
         }
     }

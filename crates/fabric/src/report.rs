@@ -61,8 +61,25 @@ pub enum Change {
         namespace: String,
         gateway: Ipv4Addr,
     },
-    /// IPv4 forwarding was switched on or off.
-    ForwardingSet { namespace: String, on: bool },
+    /// A static neighbour (ARP) entry was set in a VPC router: `ip` is at `mac` on `link`.
+    NeighbourSet {
+        namespace: String,
+        link: String,
+        ip: Ipv4Addr,
+        mac: String,
+    },
+    /// A static neighbour entry was deleted.
+    NeighbourDeleted {
+        namespace: String,
+        link: String,
+        ip: Ipv4Addr,
+    },
+    /// A sysctl under `/proc/sys/net/` was set (`ipv4/ip_forward`, …).
+    SysctlSet {
+        namespace: String,
+        key: String,
+        value: String,
+    },
 }
 
 impl Change {
@@ -80,7 +97,9 @@ impl Change {
             | Change::AddressAdded { namespace, .. }
             | Change::AddressRemoved { namespace, .. }
             | Change::DefaultRouteSet { namespace, .. }
-            | Change::ForwardingSet { namespace, .. } => namespace,
+            | Change::NeighbourSet { namespace, .. }
+            | Change::NeighbourDeleted { namespace, .. }
+            | Change::SysctlSet { namespace, .. } => namespace,
         }
     }
 }
@@ -129,11 +148,22 @@ impl fmt::Display for Change {
             Change::DefaultRouteSet { namespace, gateway } => {
                 write!(f, "{namespace}: default route via {gateway}")
             }
-            Change::ForwardingSet { namespace, on } => write!(
-                f,
-                "{namespace}: IPv4 forwarding {}",
-                if *on { "on" } else { "off" }
-            ),
+            Change::NeighbourSet {
+                namespace,
+                link,
+                ip,
+                mac,
+            } => write!(f, "{namespace}: neighbour {ip} at {mac} on {link}"),
+            Change::NeighbourDeleted {
+                namespace,
+                link,
+                ip,
+            } => write!(f, "{namespace}: neighbour {ip} on {link} deleted"),
+            Change::SysctlSet {
+                namespace,
+                key,
+                value,
+            } => write!(f, "{namespace}: sysctl net/{key} set to {value}"),
         }
     }
 }
