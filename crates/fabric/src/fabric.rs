@@ -22,17 +22,19 @@ use crate::desired::{
 use crate::error::{Error, Result};
 use crate::report::{Change, ConvergeReport, Object};
 
-/// How many instances of a VPC are converged at once.
-const INSTANCE_CONCURRENCY: usize = 8;
+/// How many instances of a VPC are converged, or namespaces deleted, at once.
+const CONCURRENCY: usize = 8;
 
 /// The sysctls (under `/proc/sys/net/`) of a VPC router: it routes between its subnets.
 const ROUTER_SYSCTLS: &[(&str, &str)] = &[("ipv4/ip_forward", "1")];
 
 /// The sysctls of an instance namespace. New namespaces take the host's `ip_forward`; an
-/// instance is not a router. `arp_notify`: `eth0` sends a gratuitous ARP when it comes up
-/// (or its MAC changes), so when an address is given to a new instance, the router and the
-/// subnet's other instances replace the old holder's MAC in their caches at once instead of
-/// sending into the void until their entry expires.
+/// instance is not a router. `arp_notify`: `eth0` sends a gratuitous ARP when its MAC
+/// changes, so the subnet's other instances replace the old MAC in their caches at once
+/// instead of sending into the void until their entry expires. (It also sends one when
+/// `eth0` comes up, but that one is usually lost: the router's end only becomes a
+/// forwarding bridge port a moment later, when the kernel has processed the carrier change.
+/// The router itself never needs it: it holds static entries.)
 const INSTANCE_SYSCTLS: &[(&str, &str)] =
     &[("ipv4/ip_forward", "0"), ("ipv4/conf/all/arp_notify", "1")];
 
@@ -95,25 +97,25 @@ impl Fabric {
         }
         let existing = netns::list(&self.inner.prefix)?;
 
-        // Orphans first: an instance that moved to another VPC must lose its old veth before
-        // the new VPC makes its new one (either order works, this one does less).
-        let mut orphans: Vec<&String> = existing
-            .iter()
-            .filter(|n| !plan.keep.contains(*n))
+        // What nothing in the input names goes first, instances before routers: deleting an
+        // instance's `eth0` also deletes its end in the router, so the router step then
+        // finds nothing stale.
+        let mut orphans: Vec<String> = existing
+            .into_iter()
+            .filter(|n| !plan.keep.contains(n))
             .collect();
-        orphans.sort_by_key(|n| !n.starts_with(INSTANCE_ID_PREFIX));
-        for name in orphans {
-            match self.inner.remove_namespace(name, true).await {
-                Ok(true) => report.changes.push(Change::NamespaceDeleted {
-                    namespace: name.clone(),
-                }),
-                Ok(false) => {}
-                Err(error) => report.error(
-                    Object::Namespace {
-                        namespace: name.clone(),
-                    },
-                    error,
-                ),
+        let (instances, routers): (Vec<String>, Vec<String>) = orphans
+            .into_iter()
+            .partition(|n| n.starts_with(INSTANCE_ID_PREFIX));
+        for batch in [instances, routers] {
+            for (name, result) in self.inner.remove_namespaces(batch).await {
+                match result {
+                    Ok(true) => report
+                        .changes
+                        .push(Change::NamespaceDeleted { namespace: name }),
+                    Ok(false) => {}
+                    Err(error) => report.error(Object::Namespace { namespace: name }, error),
+                }
             }
         }
 
@@ -273,6 +275,40 @@ impl Inner {
         Ok(deleted)
     }
 
+    /// Deletes namespaces (with `detach`) a few at a time: deleting a veth waits for an RCU
+    /// grace period, and those of concurrent deletions overlap. Results in input order.
+    async fn remove_namespaces(
+        self: &Arc<Self>,
+        names: Vec<String>,
+    ) -> Vec<(String, Result<bool>)> {
+        let limit = Arc::new(Semaphore::new(CONCURRENCY));
+        let mut tasks = JoinSet::new();
+        for (index, name) in names.iter().enumerate() {
+            let (inner, limit, name) = (Arc::clone(self), Arc::clone(&limit), name.clone());
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                (index, inner.remove_namespace(&name, true).await)
+            });
+        }
+        let mut results: Vec<Option<Result<bool>>> = names.iter().map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((index, result)) = joined
+                && let Some(slot) = results.get_mut(index)
+            {
+                *slot = Some(result);
+            }
+        }
+        names
+            .into_iter()
+            .zip(results)
+            .map(|(name, result)| {
+                let result =
+                    result.unwrap_or_else(|| Err(Error::Task("namespace deletion lost".into())));
+                (name, result)
+            })
+            .collect()
+    }
+
     async fn converge_vpc(self: &Arc<Self>, vpc: &VpcPlan, report: &mut ConvergeReport) {
         let router = match self.converge_router(vpc, &mut report.changes).await {
             Ok(router) => Arc::new(router),
@@ -289,7 +325,7 @@ impl Inner {
         // Instances are independent of each other (each has its own namespace and worker),
         // so they are converged a few at a time; the router's worker serialises the requests
         // made on the router's side.
-        let limit = Arc::new(Semaphore::new(INSTANCE_CONCURRENCY));
+        let limit = Arc::new(Semaphore::new(CONCURRENCY));
         let mut tasks = JoinSet::new();
         let mut index_of = HashMap::new();
         for (index, instance) in vpc.instances.iter().enumerate() {
@@ -340,8 +376,8 @@ impl Inner {
         }
     }
 
-    /// The VPC router: namespace, `lo`, forwarding, one bridge per subnet with its
-    /// addresses; stale bridges and veths deleted.
+    /// The VPC router: namespace, `lo`, forwarding, one bridge per subnet (fixed MAC,
+    /// addresses, up); stale bridges, veths and static neighbour entries deleted.
     async fn converge_router(&self, vpc: &VpcPlan, changes: &mut Vec<Change>) -> Result<Router> {
         let (ns, created) = self.ensure(&vpc.id).await?;
         let name = vpc.id.as_str();
@@ -440,8 +476,9 @@ impl Inner {
         })
     }
 
-    /// An instance: namespace, `lo`, no forwarding, the veth pair (router end on the
-    /// subnet's bridge), `eth0`'s MAC and address, the default route via the subnet's base+1.
+    /// An instance: namespace, `lo`, sysctls, the veth pair (router end on the subnet's
+    /// bridge), `eth0`'s MAC, the router's static entry for it, `eth0`'s address, the
+    /// default route via the subnet's base+1, then its firewall.
     async fn converge_instance(
         &self,
         router: &Router,
@@ -451,7 +488,6 @@ impl Inner {
     ) -> Result<()> {
         let (ns, created) = self.ensure(&instance.id).await?;
         let name = instance.id.as_str();
-        let vpc_name = vpc_id;
         let veth = instance.veth.as_str();
         if created {
             changes.push(Change::NamespaceCreated {
@@ -489,13 +525,13 @@ impl Inner {
                 }
                 if r.is_some() && router.ns.delete_link(veth).await? {
                     changes.push(Change::LinkDeleted {
-                        namespace: vpc_name.to_owned(),
+                        namespace: vpc_id.to_owned(),
                         link: veth.to_owned(),
                     });
                 }
                 router.ns.add_veth(veth, &ns, INSTANCE_LINK).await?;
                 changes.push(Change::VethCreated {
-                    namespace: vpc_name.to_owned(),
+                    namespace: vpc_id.to_owned(),
                     link: veth.to_owned(),
                     peer_namespace: name.to_owned(),
                     peer: INSTANCE_LINK.to_owned(),
@@ -523,7 +559,7 @@ impl Inner {
         if router_end.controller != Some(bridge_index) {
             router.ns.set_controller(veth, bridge).await?;
             changes.push(Change::LinkAttached {
-                namespace: vpc_name.to_owned(),
+                namespace: vpc_id.to_owned(),
                 link: veth.to_owned(),
                 bridge: bridge.to_owned(),
             });
@@ -531,7 +567,7 @@ impl Inner {
         if !router_end.up {
             router.ns.set_link_up(veth).await?;
             changes.push(Change::LinkUp {
-                namespace: vpc_name.to_owned(),
+                namespace: vpc_id.to_owned(),
                 link: veth.to_owned(),
             });
         }
@@ -549,10 +585,9 @@ impl Inner {
             });
         }
         // The router's static entry for the instance.
-        let mac = instance
-            .mac
-            .or(eth0.mac)
-            .ok_or_else(|| link_missing(&ns, INSTANCE_LINK))?;
+        let mac = instance.mac.or(eth0.mac).ok_or_else(|| {
+            Error::Invalid(format!("{INSTANCE_LINK} of {name} reports no MAC address"))
+        })?;
         let ip = instance.address.addr();
         let entry = Neighbour {
             ip,
@@ -562,7 +597,7 @@ impl Inner {
         if router.neighbours.get(&(bridge.to_owned(), ip)) != Some(&entry) {
             router.ns.set_neighbour(bridge, ip, mac).await?;
             changes.push(Change::NeighbourSet {
-                namespace: vpc_name.to_owned(),
+                namespace: vpc_id.to_owned(),
                 link: bridge.to_owned(),
                 ip,
                 mac: format_mac(&mac),
@@ -593,7 +628,8 @@ impl Inner {
             });
         }
 
-        converge_instance_firewall(&ns, instance, changes).await
+        changes.extend(converge_instance_firewall(&ns, instance).await?);
+        Ok(())
     }
 }
 
@@ -609,12 +645,8 @@ struct Router {
 /// privlink_sg`) inside the instance namespace, replaced atomically with
 /// [`Netns::nft_replace_table`] whenever the rules differ from the desired ones. Security
 /// groups are not modelled yet, so there is nothing to converge.
-async fn converge_instance_firewall(
-    _ns: &Netns,
-    _instance: &InstancePlan,
-    _changes: &mut [Change],
-) -> Result<()> {
-    Ok(())
+async fn converge_instance_firewall(_ns: &Netns, _instance: &InstancePlan) -> Result<Vec<Change>> {
+    Ok(Vec::new())
 }
 
 /// Sets the sysctls that differ from `wanted`, in one job on the namespace's worker (the

@@ -928,15 +928,25 @@ async fn converge_time_for_fifty_instances() {
     .await;
     assert_eq!(seen.ip(), first.ip);
 
+    // Terminating instances: each costs a veth deletion (an RCU grace period).
+    const GONE: usize = 10;
+    let mut fewer = desired.clone();
+    fewer.vpcs[0].instances.truncate(N - GONE);
+    let report = restarted.converge(&fewer).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.errors);
+    let terminate = report.elapsed;
+    assert_eq!(scope.namespaces().len(), N - GONE + 1);
+
     let started = Instant::now();
     let deleted = restarted.destroy_all().await.unwrap();
     let destroy = started.elapsed();
-    assert_eq!(deleted.len(), N + 1);
+    assert_eq!(deleted.len(), N - GONE + 1);
 
     println!(
         "fabric, {N} instances in 1 VPC (2 subnets): converge from scratch {scratch:?} \
          ({:?} per instance); no-op converge {:?} (min of 5, max {:?}); \
-         no-op by a new fabric {adopt:?}; destroy_all {destroy:?}",
+         no-op by a new fabric {adopt:?}; terminating {GONE} instances {terminate:?}; \
+         destroy_all of the rest {destroy:?}",
         scratch / N as u32,
         noop.iter().min().unwrap(),
         noop.iter().max().unwrap(),
