@@ -100,7 +100,7 @@ impl Fabric {
         // What nothing in the input names goes first, instances before routers: deleting an
         // instance's `eth0` also deletes its end in the router, so the router step then
         // finds nothing stale.
-        let mut orphans: Vec<String> = existing
+        let orphans: Vec<String> = existing
             .into_iter()
             .filter(|n| !plan.keep.contains(n))
             .collect();
