@@ -53,7 +53,8 @@
 //! - netlink: the worker lazily opens a netlink socket *inside the namespace* and drives it
 //!   on its own current-thread tokio runtime. The link, address and route methods
 //!   ([`Netns::add_bridge`], [`Netns::add_veth`], [`Netns::set_controller`],
-//!   [`Netns::add_address`], [`Netns::add_default_route`], …) are async and run there;
+//!   [`Netns::add_address`], [`Netns::add_default_route`], [`Netns::set_neighbour`], …)
+//!   are async and run there;
 //!   [`Netns::netlink`] is the escape hatch to any other [`rtnetlink`] request;
 //! - per-namespace sysctls ([`Netns::set_ipv4_forwarding`]) are written from the worker,
 //!   since `/proc/sys/net` shows the opening thread's namespace.
@@ -105,7 +106,7 @@ pub mod sock;
 mod worker;
 
 pub use error::{Error, Result};
-pub use link::{Link, Route};
+pub use link::{Link, Neighbour, Route};
 pub use name::{IFNAMSIZ_MAX, IfName, NS_NAME_MAX, Prefix};
 pub use nft::{NftFamily, nft_program, replace_table_script};
 pub use ns::{CleanupGuard, NETNS_DIR, Netns, cleanup, delete, exists, list};

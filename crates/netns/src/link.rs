@@ -12,9 +12,13 @@ use std::os::fd::AsRawFd;
 use futures_util::TryStreamExt;
 use ipnet::Ipv4Net;
 use nix::errno::Errno;
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteScope};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
@@ -36,6 +40,20 @@ pub struct Link {
     pub up: bool,
     /// Index of the bridge the link is attached to, if any.
     pub controller: Option<u32>,
+    /// Hardware (MAC) address, for links that have a 6-byte one (Ethernet-like: veth,
+    /// bridge; `lo` reports all zeros).
+    pub mac: Option<[u8; 6]>,
+}
+
+/// An IPv4 neighbour (ARP) entry of a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbour {
+    /// The neighbour's address.
+    pub ip: Ipv4Addr,
+    /// Its MAC address, if resolved.
+    pub mac: Option<[u8; 6]>,
+    /// A static entry (`nud permanent`): never probed, never expires.
+    pub permanent: bool,
 }
 
 /// An IPv4 route of the main table.
@@ -96,10 +114,12 @@ fn parse_link(msg: LinkMessage) -> Link {
         kind: None,
         up: msg.header.flags.contains(LinkFlags::Up),
         controller: None,
+        mac: None,
     };
     for attr in msg.attributes {
         match attr {
             LinkAttribute::IfName(name) => link.name = name,
+            LinkAttribute::Address(bytes) => link.mac = <[u8; 6]>::try_from(bytes).ok(),
             LinkAttribute::Controller(index) if index != 0 => link.controller = Some(index),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
@@ -125,6 +145,44 @@ fn ipv4_of(msg: &AddressMessage) -> Option<Ipv4Net> {
         _ => None,
     });
     Ipv4Net::new(local.or(address)?, msg.header.prefix_len).ok()
+}
+
+fn parse_neighbour(msg: &NeighbourMessage) -> Option<Neighbour> {
+    let ip = msg.attributes.iter().find_map(|a| match a {
+        NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+        _ => None,
+    })?;
+    let mac = msg.attributes.iter().find_map(|a| match a {
+        NeighbourAttribute::LinkLayerAddress(bytes) => <[u8; 6]>::try_from(bytes.as_slice()).ok(),
+        _ => None,
+    });
+    Some(Neighbour {
+        ip,
+        mac,
+        permanent: msg.header.state == NeighbourState::Permanent,
+    })
+}
+
+/// The IPv4 neighbour entries of the link `index`, with their messages (for deleting).
+async fn neighbour_entries(
+    ctx: &Ctx,
+    h: &Handle,
+    index: u32,
+    link: &str,
+) -> Result<Vec<(Neighbour, NeighbourMessage)>> {
+    let messages: Vec<NeighbourMessage> = h
+        .neighbours()
+        .get()
+        .set_address_family(AddressFamily::Inet)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(ctx.err(format!("list neighbours of {link}")))?;
+    Ok(messages
+        .into_iter()
+        .filter(|m| m.header.ifindex == index)
+        .filter_map(|m| parse_neighbour(&m).map(|n| (n, m)))
+        .collect())
 }
 
 fn check_names(names: &[&str]) -> Result<()> {
@@ -203,6 +261,15 @@ impl Netns {
     pub async fn set_link_down(&self, name: &str) -> Result<()> {
         self.set_link(name, "set down", |i| {
             LinkUnspec::new_with_index(i).down().build()
+        })
+        .await
+    }
+
+    /// Sets the hardware (MAC) address of a link (`ip link set NAME address MAC`). The kernel
+    /// refuses multicast addresses (lowest bit of the first byte set) with `EADDRNOTAVAIL`.
+    pub async fn set_link_mac(&self, name: &str, mac: [u8; 6]) -> Result<()> {
+        self.set_link(name, "set address of", move |i| {
+            LinkUnspec::new_with_index(i).address(mac.to_vec()).build()
         })
         .await
     }
@@ -387,6 +454,58 @@ impl Netns {
                 .filter(|m| m.header.index == index)
                 .filter_map(ipv4_of)
                 .collect())
+        })
+        .await
+    }
+
+    /// The IPv4 neighbour (ARP) entries of a link, static and learnt.
+    pub async fn neighbours(&self, link: &str) -> Result<Vec<Neighbour>> {
+        check_names(&[link])?;
+        let (ctx, link) = (self.ctx(), link.to_owned());
+        self.netlink(move |h| async move {
+            let index = ctx.index(&h, &link).await?;
+            let entries = neighbour_entries(&ctx, &h, index, &link).await?;
+            Ok(entries.into_iter().map(|(n, _)| n).collect())
+        })
+        .await
+    }
+
+    /// Sets a static ARP entry: `ip` is at `mac` on `link`
+    /// (`ip neigh replace IP lladdr MAC dev LINK nud permanent`). Replaces a learnt or static
+    /// entry for `ip`. A router that knows where every address is needs no ARP, and can
+    /// never hold a stale answer.
+    pub async fn set_neighbour(&self, link: &str, ip: Ipv4Addr, mac: [u8; 6]) -> Result<()> {
+        check_names(&[link])?;
+        let (ctx, link) = (self.ctx(), link.to_owned());
+        self.netlink(move |h| async move {
+            let index = ctx.index(&h, &link).await?;
+            h.neighbours()
+                .add(index, IpAddr::V4(ip))
+                .link_layer_address(&mac)
+                .state(NeighbourState::Permanent)
+                .replace()
+                .execute()
+                .await
+                .map_err(ctx.err(format!("set neighbour {ip} on {link}")))
+        })
+        .await
+    }
+
+    /// Deletes the neighbour entry for `ip` on `link`; returns whether there was one.
+    pub async fn delete_neighbour(&self, link: &str, ip: Ipv4Addr) -> Result<bool> {
+        check_names(&[link])?;
+        let (ctx, link) = (self.ctx(), link.to_owned());
+        self.netlink(move |h| async move {
+            let index = ctx.index(&h, &link).await?;
+            let entries = neighbour_entries(&ctx, &h, index, &link).await?;
+            let Some((_, message)) = entries.into_iter().find(|(n, _)| n.ip == ip) else {
+                return Ok(false);
+            };
+            match h.neighbours().del(message).execute().await {
+                Ok(()) => Ok(true),
+                Err(e) if is_errno(&e, Errno::ENOENT) => Ok(false),
+                Err(e) => Err(ctx.err(format!("delete neighbour {ip} on {link}"))(e)),
+            }
         })
         .await
     }

@@ -333,6 +333,24 @@ async fn links_addresses_and_routes() {
     assert!(moved.is_veth());
     assert!(!host_has_link(&va) && !host_has_link(&vb));
 
+    // MAC addresses: read back as set; a multicast one is refused.
+    let mac = [0x02, 0x50, 0x4c, 0x00, 0x00, 0x2a];
+    assert_ne!(a.link(&va).await.unwrap().unwrap().mac, Some(mac));
+    a.set_link_mac(&va, mac).await.unwrap();
+    assert_eq!(a.link(&va).await.unwrap().unwrap().mac, Some(mac));
+    assert!(a.link(&br).await.unwrap().unwrap().mac.is_some());
+    assert_eq!(
+        a.set_link_mac(&va, [0x01, 0, 0, 0, 0, 1])
+            .await
+            .unwrap_err()
+            .errno(),
+        Some(nix::errno::Errno::EADDRNOTAVAIL)
+    );
+    assert!(matches!(
+        a.set_link_mac("nosuchlink", mac).await,
+        Err(Error::LinkNotFound { .. })
+    ));
+
     // Bridge ports.
     a.set_controller(&va, &br).await.unwrap();
     let bridge = a.link(&br).await.unwrap().unwrap();
@@ -416,6 +434,43 @@ async fn links_addresses_and_routes() {
     assert!(matches!(
         a.set_link_up("name-longer-than-15").await,
         Err(Error::InvalidName { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_neighbours_are_set_replaced_and_deleted() {
+    let scope = Scope::new();
+    let a = scope.ns("a");
+    let br = scope.ifname("br");
+    a.add_bridge(&br).await.unwrap();
+    a.add_address(&br, v4([10, 200, 7, 1], 24)).await.unwrap();
+    a.set_link_up(&br).await.unwrap();
+    let peer = Ipv4Addr::new(10, 200, 7, 20);
+    let (mac1, mac2) = ([2, 0, 0, 0, 7, 20], [2, 0, 0, 0, 7, 21]);
+    assert!(a.neighbours(&br).await.unwrap().is_empty());
+
+    a.set_neighbour(&br, peer, mac1).await.unwrap();
+    a.set_neighbour(&br, peer, mac1).await.unwrap();
+    let expected = |mac| netns::Neighbour {
+        ip: peer,
+        mac: Some(mac),
+        permanent: true,
+    };
+    assert_eq!(a.neighbours(&br).await.unwrap(), [expected(mac1)]);
+    a.set_neighbour(&br, peer, mac2).await.unwrap();
+    assert_eq!(a.neighbours(&br).await.unwrap(), [expected(mac2)]);
+    // Entries belong to their link.
+    let other = scope.ifname("br2");
+    a.add_bridge(&other).await.unwrap();
+    assert!(a.neighbours(&other).await.unwrap().is_empty());
+    assert!(!a.delete_neighbour(&other, peer).await.unwrap());
+
+    assert!(a.delete_neighbour(&br, peer).await.unwrap());
+    assert!(!a.delete_neighbour(&br, peer).await.unwrap());
+    assert!(a.neighbours(&br).await.unwrap().is_empty());
+    assert!(matches!(
+        a.set_neighbour("nosuchlink", peer, mac1).await,
+        Err(Error::LinkNotFound { .. })
     ));
 }
 
