@@ -198,7 +198,9 @@ fn the_wal_is_checkpointed_in_the_background() {
     let before = std::fs::metadata(&path).expect("db file").len();
     let body = "x".repeat(2000);
     for i in 0..200 {
-        run(&s, |tx| tx.insert(&rec("blob", &i.to_string(), "o", None, &body)));
+        run(&s, |tx| {
+            tx.insert(&rec("blob", &i.to_string(), "o", None, &body))
+        });
     }
     // Commits land in the WAL; only the checkpointer copies them into the database file.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
