@@ -1,5 +1,8 @@
-//! The privlink binary: `privlink serve` runs the control plane (and, as it grows, the data
-//! plane and DNS) on one endpoint speaking the AWS EC2 and ELBv2 Query APIs.
+//! The privlink binary: `privlink serve` runs the control plane on one endpoint speaking the
+//! AWS EC2 and ELBv2 Query APIs, and makes its VPCs real as network namespaces (and, as it
+//! grows, the data plane and DNS); `privlink destroy` removes everything a daemon made.
+
+mod lock;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,8 +20,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the EC2 and ELBv2 APIs.
+    /// Serve the EC2 and ELBv2 APIs and run the VPC network.
     Serve(ServeArgs),
+    /// Remove everything the daemon of a data dir made: its network namespaces and the data
+    /// dir itself. Refused while that daemon runs.
+    Destroy(DestroyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DestroyArgs {
+    /// The daemon's data directory (default: as for `serve`).
+    #[arg(long, env = "PRIVLINK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -37,6 +50,10 @@ struct ServeArgs {
     /// loopback only.
     #[arg(long, env = "PRIVLINK_ACCOUNTS")]
     accounts: Option<PathBuf>,
+    /// Run the control plane only: no network namespaces (VPCs exist in the API alone,
+    /// instances stay `pending`). Needs no root.
+    #[arg(long, env = "PRIVLINK_NO_NETWORK")]
+    no_network: bool,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -75,6 +92,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Destroy(args) => destroy(args),
     }
 }
 
@@ -102,9 +120,29 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             api::Accounts::Dev
         }
     };
+    if !args.no_network && !is_root() {
+        bail!("privlink serve needs root for VPC networking; use --no-network for the API only");
+    }
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    // Held until the process ends (also by kill -9): one daemon per data dir, and
+    // `privlink destroy` never pulls the state from under a running one.
+    let _lock = match lock::DataDirLock::acquire(&data_dir)? {
+        Some(lock) => lock,
+        None => bail!(
+            "another privlink daemon is serving data dir {}",
+            data_dir.display()
+        ),
+    };
+    let network = if args.no_network {
+        tracing::info!("--no-network: control plane only, no VPC networking");
+        None
+    } else {
+        let prefix = netns::Prefix::from_data_dir(&data_dir);
+        tracing::info!(%prefix, "VPC networking: namespaces under /run/netns/{prefix}-*");
+        Some(Arc::new(node::NetworkNode::new(prefix)))
+    };
     let store = store::SqliteStore::open(&data_dir.join("privlink.db"))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let region = model::region::Region::new(&args.region);
@@ -120,12 +158,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", args.listen))?;
         let bound = listener.local_addr()?;
         let shutdown = tokio_util_shutdown();
-        let reconciler = tokio::spawn(control::reconcile::run(control.clone(), {
+        let stop = {
             let mut rx = shutdown.subscribe();
             async move {
                 let _ = rx.recv().await;
             }
-        }));
+        };
+        let reconciler = match network {
+            Some(node) => tokio::spawn(control::reconcile::run_with_node(
+                control.clone(),
+                node,
+                stop,
+            )),
+            None => tokio::spawn(control::reconcile::run(control.clone(), stop)),
+        };
         let app = api::router(Arc::new(api::AppState {
             control,
             accounts,
@@ -143,6 +189,57 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = reconciler.await;
         Ok(())
     })
+}
+
+fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    let data_dir = std::path::absolute(&data_dir)
+        .with_context(|| format!("resolving {}", data_dir.display()))?;
+    let exists = data_dir.is_dir();
+    let is_privlink_dir = exists && lock::is_data_dir(&data_dir);
+    // Taken (and kept) before anything is removed: a daemon starting meanwhile fails.
+    let _lock = if is_privlink_dir {
+        match lock::DataDirLock::acquire(&data_dir)? {
+            Some(lock) => Some(lock),
+            None => bail!(
+                "a privlink daemon is running on data dir {}; stop it first",
+                data_dir.display()
+            ),
+        }
+    } else {
+        None
+    };
+    // The prefix comes from the canonical path, so it is computed before the dir goes.
+    let prefix = netns::Prefix::from_data_dir(&data_dir);
+    let namespaces = netns::list(&prefix)
+        .with_context(|| format!("listing the namespaces of prefix {prefix}"))?;
+    if !namespaces.is_empty() {
+        if !is_root() {
+            bail!(
+                "{} network namespaces of prefix {prefix} remain; deleting them needs root",
+                namespaces.len()
+            );
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime")?;
+        let deleted = runtime
+            .block_on(node::destroy(prefix.clone()))
+            .with_context(|| format!("deleting the namespaces of prefix {prefix}"))?;
+        println!(
+            "deleted {} network namespaces of prefix {prefix}",
+            deleted.len()
+        );
+    }
+    if is_privlink_dir {
+        std::fs::remove_dir_all(&data_dir)
+            .with_context(|| format!("removing data dir {}", data_dir.display()))?;
+        println!("removed data dir {}", data_dir.display());
+    } else if exists {
+        println!("left {}: it holds no privlink state", data_dir.display());
+    }
+    Ok(())
 }
 
 /// A broadcast that fires once on SIGINT or SIGTERM.
