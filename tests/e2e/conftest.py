@@ -131,10 +131,20 @@ class Daemon:
         return self.client("elbv2", account, **kw)
 
 
+def destroy(data_dir):
+    """`privlink destroy`: a daemon's network namespaces outlive it; this removes them (and
+    its data dir). Fails if a daemon still runs on `data_dir`."""
+    out = subprocess.run([privlink_bin(), "destroy", "--data-dir", str(data_dir)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, f"privlink destroy failed: {out.stdout}{out.stderr}"
+    return out
+
+
 @pytest.fixture
 def data_dir():
     with tempfile.TemporaryDirectory(prefix="privlink-e2e-") as d:
         yield pathlib.Path(d)
+        destroy(d)
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ struct ServeArgs {
     accounts: Option<PathBuf>,
     /// Run the control plane only: no network namespaces (VPCs exist in the API alone,
     /// instances stay `pending`). Needs no root.
-    #[arg(long, env = "PRIVLINK_NO_NETWORK")]
+    #[arg(long, env = "PRIVLINK_NO_NETWORK", value_parser = clap::builder::BoolishValueParser::new())]
     no_network: bool,
 }
 
