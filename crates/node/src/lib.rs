@@ -52,7 +52,7 @@ impl NetworkNode {
         };
         // The fabric logs each change (info) and each error (warn); one line sums it up.
         if !report.is_noop() {
-            tracing::info!(
+            tracing::debug!(
                 changes = report.changes.len(),
                 errors = report.errors.len(),
                 elapsed = ?report.elapsed,

@@ -83,3 +83,105 @@ pub fn instances_up(cp: &ControlPlane, instance_ids: &[String]) -> Result<usize,
         Ok(moved.len())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use model::region::Region;
+
+    use super::*;
+    use crate::Context;
+    use crate::net::{CreateVpc, create_vpc};
+
+    fn cp() -> ControlPlane {
+        let store = store::SqliteStore::in_memory().expect("store");
+        ControlPlane::new(Arc::new(store), Region::new("us-east-1"))
+    }
+
+    fn vpc(cp: &ControlPlane, account: &str) -> String {
+        create_vpc(
+            cp,
+            &Context::new(account),
+            CreateVpc {
+                cidr_block: "10.0.0.0/16".into(),
+                instance_tenancy: None,
+                tags: vec![],
+            },
+        )
+        .expect("vpc")
+        .id
+    }
+
+    fn instance(cp: &ControlPlane, vpc_id: &str, state: InstanceState) -> String {
+        let i: Instance = serde_json::from_value(serde_json::json!({
+            "id": model::ids::new_id("i"),
+            "owner": "111111111111",
+            "reservation_id": model::ids::new_id("r"),
+            "subnet_id": "subnet-1",
+            "vpc_id": vpc_id,
+            "zone": "us-east-1a",
+            "private_ip": "10.0.1.4",
+            "network_interface_id": model::ids::new_id("eni"),
+            "image_id": "ami-1",
+            "instance_type": "t3.micro",
+            "security_group_ids": [],
+            "user_data": null,
+            "state": state,
+            "launch_time": crate::common::now(),
+            "client_token": null,
+            "tags": [],
+        }))
+        .expect("instance");
+        cp.write_internal(|db| db.insert(&i)).expect("insert");
+        i.id
+    }
+
+    fn state(cp: &ControlPlane, id: &str) -> InstanceState {
+        cp.snapshot(|db| db.get::<Instance>(id))
+            .expect("read")
+            .expect("instance")
+            .state
+    }
+
+    #[test]
+    fn the_snapshot_holds_every_account_and_only_live_instances() {
+        let cp = cp();
+        let a = vpc(&cp, "111111111111");
+        let b = vpc(&cp, "222222222222");
+        let pending = instance(&cp, &a, InstanceState::Pending);
+        let running = instance(&cp, &b, InstanceState::Running);
+        instance(&cp, &a, InstanceState::Terminated);
+        let w = snapshot(&cp).expect("snapshot");
+        let vpcs: Vec<_> = w.vpcs.iter().map(|v| v.id.clone()).collect();
+        assert_eq!(vpcs, [a, b]);
+        let ids: Vec<_> = w.instances.iter().map(|i| i.id.clone()).collect();
+        assert_eq!(ids, [pending, running]);
+    }
+
+    #[test]
+    fn instances_up_moves_pending_to_running_once_and_nothing_else() {
+        let cp = cp();
+        let v = vpc(&cp, "111111111111");
+        let p1 = instance(&cp, &v, InstanceState::Pending);
+        let p2 = instance(&cp, &v, InstanceState::Pending);
+        let gone = instance(&cp, &v, InstanceState::Terminated);
+        let mut changes = cp.subscribe();
+        changes.mark_unchanged();
+
+        let up = [p1.clone(), gone.clone(), "i-unknown".to_string()];
+        assert_eq!(instances_up(&cp, &up).expect("up"), 1);
+        assert_eq!(state(&cp, &p1), InstanceState::Running);
+        assert_eq!(state(&cp, &p2), InstanceState::Pending, "not reported up");
+        assert_eq!(state(&cp, &gone), InstanceState::Terminated);
+        assert!(changes.has_changed().expect("open"));
+
+        changes.mark_unchanged();
+        assert_eq!(instances_up(&cp, &up).expect("up"), 0);
+        assert_eq!(instances_up(&cp, &[]).expect("up"), 0);
+        assert!(
+            !changes.has_changed().expect("open"),
+            "nothing to move: no write, no wake-up"
+        );
+    }
+}
