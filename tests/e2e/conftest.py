@@ -49,13 +49,17 @@ def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
 
 
 class Daemon:
-    """One `privlink serve` process on a free loopback port."""
+    """One `privlink serve` process on a free loopback port. API only (`--no-network`) unless
+    `network=True`: API tests assert the API-only state machine (instances stay `pending`),
+    which would race with the network making them `running`."""
 
-    def __init__(self, data_dir, accounts_file=None, region=REGION, extra_args=()):
+    def __init__(self, data_dir, accounts_file=None, region=REGION, extra_args=(),
+                 network=False):
         self.data_dir = str(data_dir)
         self.accounts_file = accounts_file
         self.region = region
         self.extra_args = list(extra_args)
+        self.network = network
         self.proc = None
         self.url = None
         self.log_path = os.path.join(self.data_dir, "daemon.log")
@@ -65,6 +69,8 @@ class Daemon:
                 "--data-dir", self.data_dir, "--region", self.region]
         if self.accounts_file:
             args += ["--accounts", str(self.accounts_file)]
+        if not self.network:
+            args.append("--no-network")
         args += self.extra_args
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log,

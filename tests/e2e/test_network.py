@@ -34,7 +34,7 @@ def needs_root():
 def daemon(data_dir, monkeypatch):
     """A daemon with networking on, whatever the environment says."""
     monkeypatch.delenv("PRIVLINK_NO_NETWORK", raising=False)
-    d = Daemon(data_dir).start()
+    d = Daemon(data_dir, network=True).start()
     try:
         yield d
     finally:
