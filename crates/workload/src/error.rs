@@ -25,6 +25,10 @@ pub enum Error {
     #[error("invalid user data: {0}")]
     InvalidUserData(String),
 
+    /// A manager option out of range.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+
     /// No such user or group on this host.
     #[error("no {what} named {name:?} on this host")]
     UnknownUser { what: &'static str, name: String },

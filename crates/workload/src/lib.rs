@@ -79,8 +79,8 @@ pub use error::{Error, Result};
 pub use exec::{exec, exec_command};
 pub use layout::{INSTANCES_DIR, InstanceDir, validate_hostname, validate_id};
 pub use manager::{
-    Adoption, DEFAULT_STOP_GRACE, ExitStatus, Exited, InstanceSpec, KILL_TIMEOUT, START_TIMEOUT,
-    WorkloadHandle, WorkloadManager,
+    Adoption, DEFAULT_STOP_GRACE, ExitStatus, Exited, InstanceSpec, KILL_TIMEOUT, Options,
+    START_TIMEOUT, WorkloadHandle, WorkloadManager,
 };
 pub use sandbox::{DEFAULT_TMP_SIZE, PATH};
 pub use user::WorkloadUser;

@@ -99,7 +99,8 @@ pub struct InstanceSpec<'a> {
     /// The content of the instance's `/etc/resolv.conf`, e.g. `nameserver 10.0.0.2\n` (the
     /// VPC's base + 2).
     pub resolv_conf: String,
-    /// The instance's host name (EC2's are `ip-10-0-1-5`), if it should have one.
+    /// The instance's host name (EC2's are `ip-10-0-1-5`); the instance id if `None`, never
+    /// the host's.
     pub hostname: Option<String>,
 }
 
@@ -150,6 +151,38 @@ pub enum Adoption {
     /// Exited while no manager was watching (not reported again on
     /// [`WorkloadManager::events`]).
     Exited(Exited),
+}
+
+/// Settings of a [`WorkloadManager`] beyond its data directory and user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Size cap of each of the workload's `/tmp`, `/var/tmp` and `/dev/shm` (tmpfs `size=`:
+    /// bytes with an optional `k`, `m` or `g`, or a percentage of RAM with `%`). Tmpfs pages
+    /// are memory: this bounds what a workload can pin there.
+    pub tmp_size: String,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            tmp_size: DEFAULT_TMP_SIZE.to_owned(),
+        }
+    }
+}
+
+fn validate_size(size: &str) -> Result<()> {
+    let digits = size.trim_end_matches(['k', 'm', 'g', 'K', 'M', 'G', '%']);
+    let suffix_len = size.len() - digits.len();
+    if digits.is_empty()
+        || suffix_len > 1
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || digits.bytes().all(|b| b == b'0')
+    {
+        return Err(Error::InvalidOption(format!(
+            "tmp_size {size:?}: expected a non-zero number with an optional k, m, g or %"
+        )));
+    }
+    Ok(())
 }
 
 /// Starts instances' workloads, watches them, stops them, and finds them again after a
@@ -262,6 +295,16 @@ impl WorkloadManager {
     /// A manager keeping instance directories under `<data_dir>/instances/` (created, mode
     /// 0700) and running workloads as `user`.
     pub fn new(data_dir: impl AsRef<Path>, user: WorkloadUser) -> Result<WorkloadManager> {
+        Self::with_options(data_dir, user, Options::default())
+    }
+
+    /// [`WorkloadManager::new`] with [`Options`].
+    pub fn with_options(
+        data_dir: impl AsRef<Path>,
+        user: WorkloadUser,
+        options: Options,
+    ) -> Result<WorkloadManager> {
+        validate_size(&options.tmp_size)?;
         let data_dir = data_dir.as_ref();
         let instances = data_dir.join(INSTANCES_DIR);
         fs::DirBuilder::new()
@@ -278,7 +321,7 @@ impl WorkloadManager {
             shared: Arc::new(Shared {
                 data_dir,
                 user,
-                tmp_size: DEFAULT_TMP_SIZE.to_owned(),
+                tmp_size: options.tmp_size,
                 instances: Mutex::new(HashMap::new()),
                 subscribers: Mutex::new(Vec::new()),
                 next_generation: AtomicU64::new(1),
@@ -380,7 +423,8 @@ impl WorkloadManager {
             home: dir.home(),
             user_data: spec.user_data.as_ref().map(|_| dir.user_data()),
             exit_status: dir.exit_status(),
-            hostname: spec.hostname.clone(),
+            // Never the host's own name.
+            hostname: Some(spec.hostname.clone().unwrap_or_else(|| id.to_owned())),
             user: self.shared.user.clone(),
             tmp_size: self.shared.tmp_size.clone(),
             argv: spec
@@ -403,7 +447,12 @@ impl WorkloadManager {
         let start_time =
             procfs::start_time(pid).map_err(Error::sys("read the workload's start time"))?;
         // Written before setup finishes: a daemon that dies now still finds the workload.
-        if let Err(e) = State::new(pid, start_time).write(&dir.state()) {
+        let state_path = dir.state();
+        let written =
+            tokio::task::spawn_blocking(move || State::new(pid, start_time).write(&state_path))
+                .await
+                .unwrap_or(Err(Error::Shutdown));
+        if let Err(e) = written {
             kill_and_reap(&pidfd).await;
             return Err(e);
         }
@@ -543,7 +592,16 @@ impl WorkloadManager {
         })
         .await
         .map_err(|_| Error::Shutdown)??;
-        self.shared.lock_instances().remove(id);
+        // Forget the slot unless another operation on this id is already waiting for it
+        // (it holds a clone of the lock; the map holds one, and so do we).
+        let mut instances = self.shared.lock_instances();
+        if instances
+            .get(id)
+            .is_some_and(|slot| slot.running.is_none() && Arc::strong_count(&slot.op) == 2)
+        {
+            instances.remove(id);
+        }
+        drop(instances);
         tracing::info!(instance = id, "instance terminated");
         Ok(status)
     }
@@ -820,4 +878,40 @@ fn log_tail(path: &Path) -> String {
         Ok(String::from_utf8_lossy(&bytes).trim().to_owned())
     };
     read().unwrap_or_else(|e| format!("(console log unreadable: {e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tmp_sizes() {
+        for ok in ["256m", "1g", "100", "50%", "64K"] {
+            assert!(validate_size(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "m", "0", "00m", "1mb", "-1m", "1 m", "1m,uid=0", "1.5g"] {
+            assert!(validate_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn exit_status_display_and_accessors() {
+        assert_eq!(ExitStatus::Code(3).to_string(), "exit code 3");
+        assert_eq!(ExitStatus::Signal(9).to_string(), "killed by signal 9");
+        assert_eq!(ExitStatus::Code(3).code(), Some(3));
+        assert_eq!(ExitStatus::Signal(9).code(), None);
+        assert!(ExitStatus::Code(0).success());
+        assert!(!ExitStatus::Unknown.success());
+    }
+
+    #[test]
+    fn recorded_status_reads_the_init_record() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("exit-status");
+        assert_eq!(recorded_status(&path), None);
+        fs::write(&path, "").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(recorded_status(&path), None);
+        fs::write(&path, "143\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(recorded_status(&path), Some(ExitStatus::Code(143)));
+    }
 }

@@ -23,7 +23,7 @@ use rustix::process::{Pid, Signal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use workload::{
-    Adoption, Error, ExitStatus, Exited, InstanceSpec, WorkloadHandle, WorkloadManager,
+    Adoption, Error, ExitStatus, Exited, InstanceSpec, Options, WorkloadHandle, WorkloadManager,
     WorkloadUser, procfs,
 };
 
@@ -206,7 +206,14 @@ fn pgrp_and_session(pid: u32) -> (u32, u32) {
 async fn workload_runs_unprivileged_in_its_own_namespaces() {
     let scope = Scope::new();
     let ns = scope.ns("i-probe");
-    let manager = scope.manager();
+    let manager = WorkloadManager::with_options(
+        scope.data_dir(),
+        user(),
+        Options {
+            tmp_size: "64m".into(),
+        },
+    )
+    .unwrap();
     let mut events = manager.events();
     let user = user();
 
@@ -250,6 +257,7 @@ if (echo x > "$HOME/../intruder") 2>/dev/null; then echo instdir_writable=yes; e
 echo x > /tmp/TMPMARK && echo tmp_writable=yes
 echo "init=$(tr '\0' ' ' < /proc/1/cmdline)"
 echo "stdin=$(readlink /proc/self/fd/0)"
+echo "tmpmount=$(grep ' /tmp ' /proc/mounts)"
 echo "$(id -un)" >&2
 echo done=yes
 "#
@@ -325,6 +333,11 @@ echo done=yes
     assert_eq!(get("etc_writable"), "no");
     assert_eq!(get("instdir_writable"), "no");
     assert_eq!(get("tmp_writable"), "yes");
+    let tmp_mount = get("tmpmount");
+    assert!(
+        tmp_mount.starts_with("tmpfs /tmp tmpfs") && tmp_mount.contains("size=65536k"),
+        "{tmp_mount}"
+    );
     assert!(
         get("init").starts_with(&format!(
             "/bin/sh {}/init /bin/sh {}",
@@ -471,20 +484,27 @@ async fn instance_without_user_data_idles_until_stopped() {
     let ns = scope.ns("i-idle");
     let manager = scope.manager();
     let mut events = manager.events();
-    let handle = scope.start(&manager, "i-idle", &ns, None).await;
+    let idle = InstanceSpec {
+        id: "i-idle".into(),
+        netns: &ns,
+        user_data: None,
+        resolv_conf: RESOLV.into(),
+        hostname: None,
+    };
+    let handle = manager.start(&idle).await.unwrap();
+    scope.killer.track(&handle);
     assert!(manager.is_running("i-idle"));
     assert_eq!(manager.running(), ["i-idle"]);
     assert_eq!(manager.handle("i-idle").unwrap().pid(), handle.pid());
+    // Without a host name it gets its id, not the host's name.
+    let uts = Command::new("nsenter")
+        .arg(format!("--uts=/proc/{}/ns/uts", handle.pid()))
+        .args(["cat", "/proc/sys/kernel/hostname"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&uts.stdout), "i-idle\n");
 
-    let again = manager
-        .start(&InstanceSpec {
-            id: "i-idle".into(),
-            netns: &ns,
-            user_data: None,
-            resolv_conf: RESOLV.into(),
-            hostname: None,
-        })
-        .await;
+    let again = manager.start(&idle).await;
     assert!(matches!(again, Err(Error::AlreadyRunning(id)) if id == "i-idle"));
 
     // The init handles SIGTERM: the stop ends well within the grace period, without KILL.
@@ -495,6 +515,16 @@ async fn instance_without_user_data_idles_until_stopped() {
     assert_eq!(status, Some(ExitStatus::Code(143)));
     assert_eq!(next_exit(&mut events).await.status, ExitStatus::Code(143));
     assert!(!manager.is_running("i-idle"));
+    assert!(matches!(
+        WorkloadManager::with_options(
+            scope.data_dir(),
+            user(),
+            Options {
+                tmp_size: "1m,uid=0".into()
+            }
+        ),
+        Err(Error::InvalidOption(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
