@@ -33,7 +33,8 @@ pub enum Error {
     #[error("no {what} named {name:?} on this host")]
     UnknownUser { what: &'static str, name: String },
 
-    /// Workloads never run as root, nor with root's group.
+    /// Workloads never run as root, nor with root's group (nor with id -1, which would leave
+    /// them unchanged).
     #[error(
         "refusing to run workloads with uid {uid} / gid {gid}: the workload user must be unprivileged"
     )]

@@ -398,7 +398,7 @@ impl WorkloadManager {
             layout::validate_hostname(hostname)?;
         }
         let op = self.shared.op_lock(id);
-        let _op = op.lock().await;
+        let op = op.lock_owned().await;
         if self.shared.running(id).is_some() {
             return Err(Error::AlreadyRunning(id.to_owned()));
         }
@@ -441,38 +441,16 @@ impl WorkloadManager {
             .stdout(ready_tx)
             .stderr(prepared.console);
 
-        let pid = spawn_in_new_pid_namespace(command).await?;
-        // The child is not reaped until we wait for it, so its pid cannot be reused here.
-        let pidfd = open_pidfd(pid)?;
-        let start_time =
-            procfs::start_time(pid).map_err(Error::sys("read the workload's start time"))?;
-        // Written before setup finishes: a daemon that dies now still finds the workload.
-        let state_path = dir.state();
-        let written =
-            tokio::task::spawn_blocking(move || State::new(pid, start_time).write(&state_path))
-                .await
-                .unwrap_or(Err(Error::Shutdown));
-        if let Err(e) = written {
-            kill_and_reap(&pidfd).await;
-            return Err(e);
-        }
-
-        match read_ready(id, ready_rx).await {
-            Ok(true) => {}
-            outcome => {
-                let status = kill_and_reap(&pidfd).await;
-                let _ = State::remove(&dir.state());
-                outcome?;
-                let log_tail = log_tail(&dir.console_log());
-                return Err(Error::SetupFailed {
-                    id: id.to_owned(),
-                    status,
-                    log_tail,
-                });
-            }
-        }
-        tracing::info!(instance = id, pid, "workload started");
-        Ok(self.watch(id, pid, start_time, pidfd))
+        // From here on in a task of its own: a caller that gives up waiting must not leave
+        // a workload running that nobody watches.
+        let shared = Arc::clone(&self.shared);
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            let _op = op;
+            run_sandbox(&shared, &id, &dir, command, ready_rx).await
+        })
+        .await
+        .map_err(|_| Error::Shutdown)?
     }
 
     /// Finds the workloads that were running when an earlier manager (or daemon) over the
@@ -521,7 +499,8 @@ impl WorkloadManager {
             match verify(&state) {
                 Some(pidfd) => {
                     tracing::info!(instance = %id, pid = state.pid, "adopted running workload");
-                    found.push(Adoption::Running(self.watch(
+                    found.push(Adoption::Running(watch(
+                        &self.shared,
                         &id,
                         state.pid,
                         state.start_time,
@@ -605,44 +584,93 @@ impl WorkloadManager {
         tracing::info!(instance = id, "instance terminated");
         Ok(status)
     }
+}
 
-    /// Registers a running workload and starts the task that reports its exit.
-    fn watch(
-        &self,
-        id: &str,
-        pid: u32,
-        start_time: u64,
-        pidfd: AsyncFd<OwnedFd>,
-    ) -> WorkloadHandle {
-        let generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
-        let pidfd = Arc::new(pidfd);
-        let killed = Arc::new(AtomicBool::new(false));
-        let (exit_tx, exit_rx) = watch::channel(None);
-        let task = tokio::spawn(watcher(
-            Arc::downgrade(&self.shared),
-            id.to_owned(),
-            generation,
-            Arc::clone(&pidfd),
-            Arc::clone(&killed),
-            exit_tx,
-        ));
-        let running = Running {
-            generation,
-            pid,
-            start_time,
-            pidfd,
-            exit: exit_rx,
-            killed,
-            watcher: task.abort_handle(),
-        };
-        let handle = running.handle(id);
-        self.shared
-            .lock_instances()
-            .entry(id.to_owned())
-            .or_default()
-            .running = Some(running);
-        handle
+/// Spawns the sandbox, records it, waits until its init is ready, and watches it.
+async fn run_sandbox(
+    shared: &Arc<Shared>,
+    id: &str,
+    dir: &InstanceDir,
+    command: Command,
+    ready: io::PipeReader,
+) -> Result<WorkloadHandle> {
+    let pid = spawn_in_new_pid_namespace(command).await?;
+    // The child is not reaped until we wait for it, so its pid cannot be reused meanwhile.
+    let (pidfd, start_time) = match open_pidfd(pid).and_then(|fd| {
+        let start_time =
+            procfs::start_time(pid).map_err(Error::sys("read the workload's start time"))?;
+        Ok((fd, start_time))
+    }) {
+        Ok(found) => found,
+        Err(e) => {
+            abandon(pid).await;
+            return Err(e);
+        }
+    };
+    // Written before the setup finishes: a daemon that dies now still finds the workload.
+    let state_path = dir.state();
+    let written =
+        tokio::task::spawn_blocking(move || State::new(pid, start_time).write(&state_path))
+            .await
+            .unwrap_or(Err(Error::Shutdown));
+    if let Err(e) = written {
+        kill_and_reap(&pidfd).await;
+        return Err(e);
     }
+
+    match read_ready(id, ready).await {
+        Ok(true) => {}
+        outcome => {
+            let status = kill_and_reap(&pidfd).await;
+            let _ = State::remove(&dir.state());
+            outcome?;
+            return Err(Error::SetupFailed {
+                id: id.to_owned(),
+                status,
+                log_tail: log_tail(&dir.console_log()),
+            });
+        }
+    }
+    tracing::info!(instance = id, pid, "workload started");
+    Ok(watch(shared, id, pid, start_time, pidfd))
+}
+
+/// Registers a running workload and starts the task that reports its exit.
+fn watch(
+    shared: &Arc<Shared>,
+    id: &str,
+    pid: u32,
+    start_time: u64,
+    pidfd: AsyncFd<OwnedFd>,
+) -> WorkloadHandle {
+    let generation = shared.next_generation.fetch_add(1, Ordering::Relaxed);
+    let pidfd = Arc::new(pidfd);
+    let killed = Arc::new(AtomicBool::new(false));
+    let (exit_tx, exit_rx) = watch::channel(None);
+    let task = tokio::spawn(watcher(
+        Arc::downgrade(shared),
+        id.to_owned(),
+        generation,
+        Arc::clone(&pidfd),
+        Arc::clone(&killed),
+        exit_tx,
+    ));
+    let running = Running {
+        generation,
+        pid,
+        start_time,
+        pidfd,
+        exit: exit_rx,
+        killed,
+        watcher: task.abort_handle(),
+    };
+    let handle = running.handle(id);
+    shared
+        .lock_instances()
+        .entry(id.to_owned())
+        .or_default()
+        .running = Some(running);
+    handle
 }
 
 /// Waits for the init to exit, then records and reports it.
@@ -823,6 +851,19 @@ async fn read_ready(id: &str, pipe: io::PipeReader) -> Result<bool> {
     }
 }
 
+/// Kills and reaps a child we could not start watching (no pidfd): it is still our
+/// unreaped child, so its pid is still its own.
+async fn abandon(pid: u32) {
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+        return;
+    };
+    let _ = rustix::process::kill_process(pid, Signal::KILL);
+    let _ = tokio::task::spawn_blocking(move || {
+        rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+    })
+    .await;
+}
+
 /// Kills a workload that is ours (during a failed start) and returns its status.
 async fn kill_and_reap(pidfd: &AsyncFd<OwnedFd>) -> ExitStatus {
     let _ = rustix::process::pidfd_send_signal(pidfd.get_ref(), Signal::KILL);
@@ -902,6 +943,47 @@ mod tests {
         assert_eq!(ExitStatus::Signal(9).code(), None);
         assert!(ExitStatus::Code(0).success());
         assert!(!ExitStatus::Unknown.success());
+    }
+
+    /// The failure path of a start, with a stand-in for the sandbox: whatever exits
+    /// without reporting `ready` is a failed setup, reaped, with its console log.
+    #[tokio::test]
+    async fn setup_failures_are_reported_with_the_console_log() {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "needs root (a PID namespace): run `cargo test -p workload` as root"
+        );
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let user = WorkloadUser::host_default().unwrap_or_else(|e| panic!("{e}"));
+        let manager = WorkloadManager::new(tmp.path(), user).unwrap_or_else(|e| panic!("{e}"));
+        let dir = manager
+            .instance_dir("i-fail")
+            .unwrap_or_else(|e| panic!("{e}"));
+        fs::create_dir_all(dir.root()).unwrap_or_else(|e| panic!("{e}"));
+        let log = fs::File::create(dir.console_log()).unwrap_or_else(|e| panic!("{e}"));
+
+        let (ready_rx, ready_tx) = io::pipe().unwrap_or_else(|e| panic!("{e}"));
+        let mut command = Command::new("/bin/sh");
+        command
+            .args(["-c", "echo 'mount: boom' >&2; echo almost; exit 32"])
+            .stdin(Stdio::null())
+            .stdout(ready_tx)
+            .stderr(log);
+        let result = run_sandbox(&manager.shared, "i-fail", &dir, command, ready_rx).await;
+        match result {
+            Err(Error::SetupFailed {
+                id,
+                status,
+                log_tail,
+            }) => {
+                assert_eq!(id, "i-fail");
+                assert_eq!(status, ExitStatus::Code(32));
+                assert_eq!(log_tail, "mount: boom");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!dir.state().exists());
+        assert!(!manager.is_running("i-fail"));
     }
 
     #[test]

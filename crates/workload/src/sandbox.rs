@@ -75,6 +75,7 @@ exec env -u OLDPWD -u SHLVL setpriv --reuid="$uid" --regid="$gid" --clear-groups
 /// The instance's init: pid 1 of its PID namespace, running as the workload user. Its
 /// arguments are the command that runs the user data; none means no user data.
 ///
+/// - It refuses to go on as root (a last line of defence: the uid was checked before).
 /// - It starts the user data in the background (`env --default-signal` undoes the
 ///   `SIGINT`/`SIGQUIT` ignoring a shell gives background jobs), or without user data a
 ///   `sleep infinity` (an instance with nothing to run still runs, and `privlink exec` can
@@ -93,7 +94,11 @@ exec env -u OLDPWD -u SHLVL setpriv --reuid="$uid" --regid="$gid" --clear-groups
 ///
 /// The status is also written to fd 5 (the `exit-status` file), for a daemon that restarted
 /// and is no longer the init's parent. No fd of the init reaches the user data.
-pub(crate) const INIT: &str = r#"if [ "$#" -eq 0 ]; then
+pub(crate) const INIT: &str = r#"if [ "$(id -u)" = 0 ]; then
+    echo "privlink: refusing to run user data as root" >&2
+    exit 126
+fi
+if [ "$#" -eq 0 ]; then
     sleep infinity 5>&- >&2 &
 else
     env --default-signal=INT,QUIT "$@" 5>&- >&2 &

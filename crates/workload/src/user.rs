@@ -67,7 +67,8 @@ impl WorkloadUser {
     }
 
     fn checked(uid: u32, gid: u32, name: String) -> Result<WorkloadUser> {
-        if uid == 0 || gid == 0 {
+        // -1 means "leave unchanged" to setresuid/setresgid: it would stay root.
+        if uid == 0 || gid == 0 || uid == u32::MAX || gid == u32::MAX {
             return Err(Error::PrivilegedUser { uid, gid });
         }
         Ok(WorkloadUser { uid, gid, name })
@@ -95,6 +96,14 @@ mod tests {
         ));
         assert!(matches!(
             WorkloadUser::from_ids(65534, 0),
+            Err(Error::PrivilegedUser { .. })
+        ));
+        assert!(matches!(
+            WorkloadUser::from_ids(u32::MAX, 65534),
+            Err(Error::PrivilegedUser { .. })
+        ));
+        assert!(matches!(
+            WorkloadUser::from_ids(65534, u32::MAX),
             Err(Error::PrivilegedUser { .. })
         ));
         assert!(matches!(
