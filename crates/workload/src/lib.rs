@@ -11,7 +11,8 @@
 //! - **its own namespaces**: network (the instance's), PID (it sees only its own
 //!   processes; it is pid 1's tree), mount, UTS (its host name), IPC and cgroup;
 //! - **its own files**: the instance's `resolv.conf` (the VPC resolver at base + 2) is
-//!   bind-mounted over `/etc/resolv.conf`; fresh `/tmp`, `/var/tmp` and `/dev/shm`; the
+//!   bind-mounted over `/etc/resolv.conf`; fresh `/tmp`, `/var/tmp` and `/dev/shm` (tmpfs,
+//!   size capped by [`Options`]); the
 //!   daemon's data directory is hidden except for the instance's own home; `/sys` shows the
 //!   instance's interfaces;
 //! - **a clean environment**: `HOME` = `<data>/instances/<id>/home` (owned by the workload
@@ -59,11 +60,12 @@
 //!
 //! # Requirements
 //!
-//! Root (namespaces, mounts, dropping to the workload user), and the util-linux programs
-//! `setsid`, `unshare`, `setpriv`, `mount`, `nsenter` plus coreutils (`env
-//! --default-signal`, coreutils ≥ 8.31): all there on Debian by default. This crate has no
-//! `unsafe`: the one system call that must happen between `fork` and `exec` (entering the
-//! network namespace) is [`netns::Netns::command`]'s.
+//! Root (namespaces, mounts, dropping to the workload user); Linux ≥ 5.4 (pidfds,
+//! `waitid(P_PIDFD)`); the util-linux programs `setsid`, `unshare`, `setpriv`, `mount`,
+//! `nsenter`; coreutils ≥ 8.31 (`env --default-signal`); bash and a POSIX `/bin/sh`: all
+//! there on Debian by default. This crate has no `unsafe`: the one system call that must
+//! happen between `fork` and `exec` (entering the network namespace) is
+//! [`netns::Netns::command`]'s. See also `docs/workload.md`.
 
 mod error;
 mod exec;

@@ -814,7 +814,7 @@ fn open_pidfd(pid: u32) -> Result<AsyncFd<OwnedFd>> {
     let raw = i32::try_from(pid).ok().and_then(Pid::from_raw);
     let pid =
         raw.ok_or_else(|| Error::sys("pidfd_open")(io::Error::from(io::ErrorKind::InvalidInput)))?;
-    let fd = pidfd_open(pid, PidfdFlags::NONBLOCK).map_err(Error::sys("pidfd_open"))?;
+    let fd = pidfd_open(pid, PidfdFlags::empty()).map_err(Error::sys("pidfd_open"))?;
     // `AsyncFd::new` is deprecated because a generic `T` could change the fd it reports
     // while registered; an `OwnedFd` cannot, which is exactly what the unsafe
     // `AsyncFd::register` asks the caller to promise (this crate has no `unsafe`).
