@@ -315,7 +315,7 @@ impl WorkloadManager {
         let data_dir = data_dir
             .canonicalize()
             .map_err(Error::io("resolve", data_dir))?;
-        // Fails early on a data directory directly under / or similar.
+        // Fails early on a data directory the sandbox cannot hide (`/` itself).
         layout::hide_root(&data_dir, &user)?;
         Ok(WorkloadManager {
             shared: Arc::new(Shared {

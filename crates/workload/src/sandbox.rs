@@ -124,8 +124,8 @@ echo "$status" >&5
 exit "$status"
 "#;
 
-/// The environment of the workload (and of the setup before it), and nothing else: no
-/// variable of the daemon's reaches it.
+/// `PATH` of workloads (and of the setup before them). With `HOME`, `LANG`, `USER`,
+/// `LOGNAME` and `SHELL` it is their whole environment: nothing of the daemon's reaches them.
 pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Default size cap of the workload's `/tmp`, `/var/tmp` and `/dev/shm` tmpfs mounts.
