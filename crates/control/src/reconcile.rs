@@ -4,8 +4,8 @@
 //!
 //! A pass has two halves: the store's own steps ([`pass`]: endpoint and service states), then,
 //! when the daemon runs a [`Node`], the node's: a [`World`] snapshot handed to
-//! [`Node::apply`] (the kernel network), and what it reports written back (instances up →
-//! `running`). The control plane never touches the kernel itself.
+//! [`Node::apply`] (the kernel network and the data plane), and what it reports written back
+//! (instances up → `running`, endpoints programmed → `available`). The control plane never touches the kernel itself.
 
 pub mod world;
 
@@ -22,9 +22,23 @@ use crate::{AwsError, Context, ControlPlane};
 /// The steps are planned in a read-only transaction, so an idle pass writes nothing (and
 /// wakes nobody); they are then carried out in one transaction that re-checks each of them,
 /// so a pass racing a request, or repeated after a crash, does no harm.
+///
+/// Without a node, `pending` endpoints become `available` here; see [`pass_with_node`].
 pub fn pass(cp: &ControlPlane) -> Result<usize, AwsError> {
+    store_pass(cp, true)
+}
+
+/// [`pass`] for a daemon with a node: `pending` endpoints are left to the node, which
+/// reports them once their data path is programmed ([`NodeReport::programmed_endpoints`]).
+pub fn pass_with_node(cp: &ControlPlane) -> Result<usize, AwsError> {
+    store_pass(cp, false)
+}
+
+fn store_pass(cp: &ControlPlane, endpoints_ready: bool) -> Result<usize, AwsError> {
     let reader = Context::new("reconciler");
-    let steps = cp.read(&reader, crate::vpce::reconcile_plan)?;
+    let steps = cp.read(&reader, |db| {
+        crate::vpce::reconcile_plan(db, endpoints_ready)
+    })?;
     if steps.is_empty() {
         return Ok(0);
     }
@@ -36,6 +50,8 @@ pub fn pass(cp: &ControlPlane) -> Result<usize, AwsError> {
 pub struct NodeReport {
     /// Instances whose place on the node is ready (their `pending` → `running`).
     pub instances_up: Vec<String>,
+    /// `pending` endpoints whose every listener is bound (their `pending` → `available`).
+    pub programmed_endpoints: Vec<String>,
     /// Something failed and should be tried again even if the store does not change.
     pub retry: bool,
 }
@@ -94,7 +110,15 @@ async fn run_loop<N: Node>(
         // while the pass runs then wakes the next iteration instead of being lost.
         changes.mark_unchanged();
         let cp2 = cp.clone();
-        match tokio::task::spawn_blocking(move || pass(&cp2)).await {
+        let with_node = node.is_some();
+        let store_pass = move || {
+            if with_node {
+                pass_with_node(&cp2)
+            } else {
+                pass(&cp2)
+            }
+        };
+        match tokio::task::spawn_blocking(store_pass).await {
             Ok(Ok(n)) if n > 0 => tracing::debug!(moved = n, "reconciled"),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "reconcile pass failed"),
@@ -143,6 +167,21 @@ async fn node_pass<N: Node>(cp: &Arc<ControlPlane>, node: &N) -> bool {
         }
         Err(e) => {
             tracing::error!(error = %e, "recording running instances panicked");
+            return false;
+        }
+    }
+    let cp2 = cp.clone();
+    let programmed = report.programmed_endpoints;
+    match tokio::task::spawn_blocking(move || world::endpoints_programmed(&cp2, &programmed)).await
+    {
+        Ok(Ok(n)) if n > 0 => tracing::debug!(endpoints = n, "endpoints available"),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "recording programmed endpoints failed");
+            return false;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "recording programmed endpoints panicked");
             return false;
         }
     }

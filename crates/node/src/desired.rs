@@ -202,6 +202,7 @@ mod tests {
                     InterfaceType::NetworkLoadBalancer,
                 ),
             ],
+            ..World::default()
         };
         let d = desired_network(&world);
         assert_eq!(d.vpcs.len(), 2);

@@ -1,34 +1,46 @@
-//! privlink's node: makes the store's world real on this host. Today that is the VPC network
-//! ([`NetworkNode`]): the reconciler hands it a [`World`] snapshot after every change, and it
-//! maps it to a [`fabric::DesiredNetwork`] and converges the kernel onto it. The data plane
-//! (proxies) and workloads will hang off the same pass.
+//! privlink's node: makes the store's world real on this host ([`NetworkNode`]): the
+//! reconciler hands it a [`World`] snapshot after every change; it maps it to a
+//! [`fabric::DesiredNetwork`] and converges the kernel onto it, then maps it to a
+//! [`dataplane::DataPlaneConfig`] ([`data_path`]) and applies it to the proxy, whose sockets
+//! live in the VPCs' namespaces ([`NetnsSockets`]). Workloads will hang off the same pass.
 //!
 //! The dependency direction: `control` knows no kernel; this crate knows `control`'s records
 //! and the `fabric`, and implements [`control::reconcile::Node`].
 
+mod datapath;
 mod desired;
+mod sockets;
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::Arc;
 
 use control::reconcile::{Node, NodeReport, World};
+use dataplane::DataPlane;
 use fabric::{Fabric, Object};
 use netns::Prefix;
 
+pub use datapath::{DataPath, data_path};
 pub use desired::desired_network;
+pub use sockets::NetnsSockets;
 
-/// The VPC network of one daemon: every namespace under its prefix.
+/// The VPC network of one daemon (every namespace under its prefix) and the data plane that
+/// carries endpoint traffic across it.
 #[derive(Debug)]
 pub struct NetworkNode {
-    fabric: Fabric,
+    fabric: Arc<Fabric>,
+    dataplane: DataPlane,
 }
 
 impl NetworkNode {
     /// The node of the daemon whose namespaces carry `prefix`. Touches nothing until the
     /// first pass, which adopts whatever an earlier run left.
     pub fn new(prefix: Prefix) -> NetworkNode {
+        let fabric = Arc::new(Fabric::new(prefix));
+        let sockets = Arc::new(NetnsSockets::new(fabric.clone()));
         NetworkNode {
-            fabric: Fabric::new(prefix),
+            fabric,
+            dataplane: DataPlane::new(sockets),
         }
     }
 
@@ -37,7 +49,12 @@ impl NetworkNode {
         &self.fabric
     }
 
-    /// Converges the kernel onto `world`; see [`Node::apply`].
+    /// The data plane (target health, listener stats).
+    pub fn dataplane(&self) -> &DataPlane {
+        &self.dataplane
+    }
+
+    /// Converges the kernel onto `world`, then the data plane; see [`Node::apply`].
     pub async fn converge(&self, world: World) -> NodeReport {
         let desired = desired_network(&world);
         let report = match self.fabric.converge(&desired).await {
@@ -45,8 +62,8 @@ impl NetworkNode {
             Err(e) => {
                 tracing::warn!(error = %e, "network converge failed");
                 return NodeReport {
-                    instances_up: Vec::new(),
                     retry: true,
+                    ..NodeReport::default()
                 };
             }
         };
@@ -84,10 +101,43 @@ impl NetworkNode {
             .filter(|i| netns::exists(prefix, &i.id).unwrap_or(false))
             .map(|i| i.id.clone())
             .collect();
+        let (programmed_endpoints, dp_ok) = self.apply_data_path(&world, &failed_vpcs).await;
         NodeReport {
             instances_up,
-            retry: !report.is_ok(),
+            programmed_endpoints,
+            retry: !report.is_ok() || !dp_ok,
         }
+    }
+
+    /// Applies the data path of `world`. Returns the `pending` endpoints now fully served
+    /// (every listener bound, their VPC converged) and whether every listener is bound.
+    async fn apply_data_path(
+        &self,
+        world: &World,
+        failed_vpcs: &HashSet<&str>,
+    ) -> (Vec<String>, bool) {
+        let path = data_path(world);
+        let failures = self.dataplane.apply(path.config).await;
+        for f in &failures {
+            tracing::warn!(listener = %f.listener, error = %f.error, "listener not bound");
+        }
+        let failed: HashSet<&str> = failures.iter().map(|f| f.listener.as_str()).collect();
+        let programmed = world
+            .endpoints
+            .iter()
+            .filter(|e| e.state == model::vpce::EndpointState::Pending)
+            .filter(|e| {
+                path.endpoint_vpcs
+                    .get(&e.id)
+                    .is_some_and(|vpc| !failed_vpcs.contains(vpc.as_str()))
+                    && path
+                        .endpoint_listeners
+                        .get(&e.id)
+                        .is_some_and(|keys| keys.iter().all(|k| !failed.contains(k.as_str())))
+            })
+            .map(|e| e.id.clone())
+            .collect();
+        (programmed, failures.is_empty())
     }
 }
 

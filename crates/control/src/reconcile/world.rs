@@ -5,7 +5,9 @@
 //! The control plane knows nothing of the kernel: the node maps a [`World`] to its own
 //! desired state and reports back which instances it brought up.
 
+use model::elb::{Listener, LoadBalancer, TargetGroup};
 use model::net::{Instance, InstanceState, NetworkInterface, Subnet, Vpc};
+use model::vpce::{EndpointEvent, EndpointService, EndpointState, VpcEndpoint};
 
 use crate::{AwsError, ControlPlane, Db};
 
@@ -22,6 +24,17 @@ pub struct World {
     /// Every network interface: instances' primary interfaces (with their MAC) and the
     /// requester-managed ones of endpoints and load balancer nodes.
     pub interfaces: Vec<NetworkInterface>,
+    /// Every network load balancer (its nodes: one address per zone).
+    pub load_balancers: Vec<LoadBalancer>,
+    /// Every target group, with its registered and draining targets.
+    pub target_groups: Vec<TargetGroup>,
+    /// Every listener.
+    pub listeners: Vec<Listener>,
+    /// Every endpoint service.
+    pub endpoint_services: Vec<EndpointService>,
+    /// Every interface endpoint, whatever its state (the node serves `pending` and
+    /// `available` ones).
+    pub endpoints: Vec<VpcEndpoint>,
 }
 
 /// Whether an instance in `state` has a place on the network.
@@ -44,6 +57,45 @@ fn read(db: &mut Db<'_>) -> Result<World, AwsError> {
             .filter(|i| is_live(i.state))
             .collect(),
         interfaces: db.list::<NetworkInterface>(None)?,
+        load_balancers: db.list::<LoadBalancer>(None)?,
+        target_groups: db.list::<TargetGroup>(None)?,
+        listeners: db.list::<Listener>(None)?,
+        endpoint_services: db.list::<EndpointService>(None)?,
+        endpoints: db.list::<VpcEndpoint>(None)?,
+    })
+}
+
+/// Endpoints whose data path the node has programmed: each of them still `pending` becomes
+/// `available`, in one transaction (re-checked inside it, so an endpoint deleted or rejected
+/// meanwhile is left alone). Writes nothing when none is pending. Returns how many moved.
+pub fn endpoints_programmed(cp: &ControlPlane, endpoint_ids: &[String]) -> Result<usize, AwsError> {
+    if endpoint_ids.is_empty() {
+        return Ok(0);
+    }
+    let pending = |db: &mut Db<'_>| -> Result<Vec<VpcEndpoint>, AwsError> {
+        let mut out = Vec::new();
+        for id in endpoint_ids {
+            if let Some(e) = db.get::<VpcEndpoint>(id)?
+                && e.state == EndpointState::Pending
+            {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    };
+    if cp.snapshot(pending)?.is_empty() {
+        return Ok(0);
+    }
+    cp.write_internal(|db| {
+        let moved = pending(db)?;
+        for mut e in moved.iter().cloned() {
+            e.state = e
+                .state
+                .next(EndpointEvent::Ready)
+                .map_err(AwsError::internal)?;
+            db.put(&e)?;
+        }
+        Ok(moved.len())
     })
 }
 

@@ -1,5 +1,6 @@
 //! What the reconciler does for PrivateLink records: services whose load balancers are all
-//! active become `Available`; `pending` endpoints become `available`; `Deleting` services and
+//! active become `Available`; `pending` endpoints become `available` (here only without a
+//! node; with one, once the node has programmed their data path); `Deleting` services and
 //! `deleting` endpoints are finished (interfaces released, records removed).
 //!
 //! `plan` only reads, so a pass with nothing to do writes nothing; `apply` re-checks every
@@ -45,8 +46,10 @@ fn applies(db: &mut Db<'_>, step: &Step) -> Result<bool, AwsError> {
     })
 }
 
-/// The steps due now.
-pub fn plan(db: &mut Db<'_>) -> Result<Vec<Step>, AwsError> {
+/// The steps due now. With `endpoints_ready`, a `pending` endpoint becomes `available` as
+/// soon as its record is complete (no node: nothing to program); without, the node moves it
+/// once its data path is programmed (see `reconcile::world::endpoints_programmed`).
+pub fn plan(db: &mut Db<'_>, endpoints_ready: bool) -> Result<Vec<Step>, AwsError> {
     let mut steps = Vec::new();
     for svc in db.list::<EndpointService>(None)? {
         let step = match svc.state {
@@ -60,7 +63,7 @@ pub fn plan(db: &mut Db<'_>) -> Result<Vec<Step>, AwsError> {
     }
     for e in db.list::<VpcEndpoint>(None)? {
         match e.state {
-            EndpointState::Pending => steps.push(Step::EndpointReady(e.id)),
+            EndpointState::Pending if endpoints_ready => steps.push(Step::EndpointReady(e.id)),
             EndpointState::Deleting => steps.push(Step::EndpointDeleted(e.id)),
             _ => {}
         }

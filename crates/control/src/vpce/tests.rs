@@ -1948,7 +1948,9 @@ fn reconciler_apply_rechecks_stale_plans() {
     .expect("ep")
     .endpoint;
     let reader = ctx("reconciler");
-    let plan = w.cp.read(&reader, reconcile_plan).expect("plan");
+    let plan =
+        w.cp.read(&reader, |db| reconcile_plan(db, true))
+            .expect("plan");
     assert_eq!(plan, vec![Step::EndpointReady(ep.id.clone())]);
     // The provider rejects before the plan is applied: the stale step does nothing.
     reject_connections(&w.cp, &ctx(PROVIDER), &v.service.id, &[ep.id.clone()]).expect("reject");
@@ -1963,7 +1965,9 @@ fn reconciler_apply_rechecks_stale_plans() {
     );
     // Applying the same deletion twice releases once.
     delete_endpoints(&w.cp, &ctx(CONSUMER), &[ep.id.clone()]).expect("delete");
-    let plan = w.cp.read(&reader, reconcile_plan).expect("plan");
+    let plan =
+        w.cp.read(&reader, |db| reconcile_plan(db, true))
+            .expect("plan");
     assert_eq!(
         w.cp.write_internal(|db| reconcile_apply(db, &plan))
             .expect("apply"),
