@@ -7,6 +7,7 @@ mod db;
 pub mod elb;
 pub mod eni;
 mod error;
+pub mod health;
 pub mod net;
 pub mod reconcile;
 pub mod tags;
@@ -48,6 +49,8 @@ pub struct ControlPlane {
     store: Arc<dyn Store>,
     pub region: Region,
     changes: tokio::sync::watch::Sender<u64>,
+    /// Health-check results, when a data plane runs (`--no-network`: none).
+    health: Option<Arc<dyn health::TargetHealthSource>>,
 }
 
 impl ControlPlane {
@@ -56,7 +59,19 @@ impl ControlPlane {
             store,
             region,
             changes: tokio::sync::watch::Sender::new(0),
+            health: None,
         }
+    }
+
+    /// The same control plane, answering DescribeTargetHealth from `source`.
+    pub fn with_health_source(mut self, source: Arc<dyn health::TargetHealthSource>) -> Self {
+        self.health = Some(source);
+        self
+    }
+
+    /// Where observed target health comes from, if anywhere.
+    pub fn health_source(&self) -> Option<&dyn health::TargetHealthSource> {
+        self.health.as_deref()
     }
 
     /// A receiver that sees a new value after every committed change.

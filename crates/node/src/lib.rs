@@ -9,6 +9,7 @@
 
 mod datapath;
 mod desired;
+mod health;
 mod sockets;
 
 use std::collections::HashSet;
@@ -22,6 +23,7 @@ use netns::Prefix;
 
 pub use datapath::{DataPath, data_path};
 pub use desired::desired_network;
+pub use health::DataPlaneHealth;
 pub use sockets::NetnsSockets;
 
 /// The VPC network of one daemon (every namespace under its prefix) and the data plane that
@@ -52,6 +54,11 @@ impl NetworkNode {
     /// The data plane (target health, listener stats).
     pub fn dataplane(&self) -> &DataPlane {
         &self.dataplane
+    }
+
+    /// The data plane's health-check results, for DescribeTargetHealth.
+    pub fn health_source(&self) -> Arc<DataPlaneHealth> {
+        Arc::new(DataPlaneHealth::new(self.dataplane.health()))
     }
 
     /// Converges the kernel onto `world`, then the data plane; see [`Node::apply`].

@@ -146,7 +146,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = store::SqliteStore::open(&data_dir.join("privlink.db"))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let region = model::region::Region::new(&args.region);
-    let control = Arc::new(control::ControlPlane::new(Arc::new(store), region));
+    let mut control = control::ControlPlane::new(Arc::new(store), region);
+    if let Some(node) = &network {
+        control = control.with_health_source(node.health_source());
+    }
+    let control = Arc::new(control);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

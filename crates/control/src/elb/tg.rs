@@ -1,7 +1,7 @@
 //! Target groups: create with health checks, describe, modify, delete, attributes, target
 //! registration and target health.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::Ipv4Net;
 use model::Tag;
@@ -16,6 +16,7 @@ use super::{
     MAX_TAGS, Marker, attributes, check_enum, check_name, check_range, check_tags, check_tg_arn,
     find_tg, invalid_config, load_lb, load_tg, new_hex16, page, tgs_not_found, too_many_tags,
 };
+use crate::health::TargetHealthSource;
 use crate::{AwsError, Context, ControlPlane, Db};
 
 /// Every protocol value the API knows.
@@ -735,17 +736,22 @@ fn health_check_port(tg: &TargetGroup, target_port: i64) -> String {
     }
 }
 
-/// The health of a registered target. Until targets are health-checked, a target that can
-/// receive traffic is `initial`.
+/// The health of a registered target: `unused` when it cannot receive traffic, else what the
+/// data plane's health checks found (`source`), else `initial` (registration in progress: not
+/// checked yet, or no data plane).
 fn registered_health(
     db: &mut Db<'_>,
     tg: &TargetGroup,
     t: &Target,
     usage: &Usage,
+    source: Option<&dyn TargetHealthSource>,
 ) -> Result<(&'static str, Option<&'static str>, Option<String>), AwsError> {
+    // The address the data plane checks: an instance's private address, an ip target's own.
+    let addr: Option<IpAddr>;
     let zone = if tg.target_type == "instance" {
         match db.get::<Instance>(&t.id)? {
             Some(i) if matches!(i.state, InstanceState::Running | InstanceState::Pending) => {
+                addr = Some(IpAddr::V4(i.private_ip));
                 Some(i.zone)
             }
             other => {
@@ -758,6 +764,7 @@ fn registered_health(
             }
         }
     } else {
+        addr = t.id.parse::<IpAddr>().ok();
         t.availability_zone.clone()
     };
     if !usage.in_use {
@@ -775,6 +782,17 @@ fn registered_health(
                 "Target is in an Availability Zone that is not enabled for the load balancer"
                     .into(),
             ),
+        ));
+    }
+    let observed = match (source, addr, u16::try_from(t.port)) {
+        (Some(src), Some(ip), Ok(port)) => src.health(&tg.arn, ip, port),
+        _ => None,
+    };
+    if let Some(h) = observed {
+        return Ok((
+            h.state.as_str(),
+            h.reason.map(|r| r.as_str()),
+            h.description,
         ));
     }
     Ok((
@@ -808,7 +826,8 @@ pub fn describe_target_health(
         };
         let mut out = Vec::new();
         for t in tg.targets.iter().filter(|t| wanted(t)) {
-            let (state, reason, description) = registered_health(db, &tg, t, &usage)?;
+            let (state, reason, description) =
+                registered_health(db, &tg, t, &usage, cp.health_source())?;
             out.push(TargetHealthView {
                 id: t.id.clone(),
                 port: t.port,
