@@ -1,6 +1,7 @@
 //! What the node needs to know of the store: a read-only snapshot of the networking
 //! records of every account (VPCs, subnets, live instances, network interfaces), and the
-//! one write back the node makes today (instances whose network is up become `running`).
+//! writes back the node makes (instances up become `running`, instances whose workload
+//! exited `stopped`, programmed endpoints `available`).
 //!
 //! The control plane knows nothing of the kernel: the node maps a [`World`] to its own
 //! desired state and reports back which instances it brought up.
@@ -107,12 +108,9 @@ pub fn endpoints_programmed(cp: &ControlPlane, endpoint_ids: &[String]) -> Resul
     })
 }
 
-/// Instances whose network the node has brought up: each of them still `pending` becomes
+/// Instances the node has brought up (their workload runs): each of them still `pending` becomes
 /// `running`, in one transaction (re-checked inside it, so an instance terminated meanwhile
 /// stays terminated). Writes nothing when none is pending. Returns how many moved.
-///
-/// Until instances run workloads, a converged network is all an instance needs to run;
-/// the workload integration will report its processes here instead.
 pub fn instances_up(cp: &ControlPlane, instance_ids: &[String]) -> Result<usize, AwsError> {
     if instance_ids.is_empty() {
         return Ok(0);
