@@ -52,6 +52,8 @@ pub struct NodeReport {
     pub instances_up: Vec<String>,
     /// `pending` endpoints whose every listener is bound (their `pending` → `available`).
     pub programmed_endpoints: Vec<String>,
+    /// Instances whose workload has exited (their `pending`/`running` → `stopped`).
+    pub instances_stopped: Vec<String>,
     /// Something failed and should be tried again even if the store does not change.
     pub retry: bool,
 }
@@ -167,6 +169,20 @@ async fn node_pass<N: Node>(cp: &Arc<ControlPlane>, node: &N) -> bool {
         }
         Err(e) => {
             tracing::error!(error = %e, "recording running instances panicked");
+            return false;
+        }
+    }
+    let cp2 = cp.clone();
+    let stopped = report.instances_stopped;
+    match tokio::task::spawn_blocking(move || world::instances_stopped(&cp2, &stopped)).await {
+        Ok(Ok(n)) if n > 0 => tracing::debug!(instances = n, "instances stopped"),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "recording stopped instances failed");
+            return false;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "recording stopped instances panicked");
             return false;
         }
     }

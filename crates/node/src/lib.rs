@@ -2,7 +2,8 @@
 //! reconciler hands it a [`World`] snapshot after every change; it maps it to a
 //! [`fabric::DesiredNetwork`] and converges the kernel onto it, then maps it to a
 //! [`dataplane::DataPlaneConfig`] ([`data_path`]) and applies it to the proxy, whose sockets
-//! live in the VPCs' namespaces ([`NetnsSockets`]). Workloads will hang off the same pass.
+//! live in the VPCs' namespaces ([`NetnsSockets`]); instances run their workloads
+//! ([`Instances`]).
 //!
 //! The dependency direction: `control` knows no kernel; this crate knows `control`'s records
 //! and the `fabric`, and implements [`control::reconcile::Node`].
@@ -10,6 +11,7 @@
 mod datapath;
 mod desired;
 mod health;
+mod instances;
 mod sockets;
 
 use std::collections::HashSet;
@@ -24,6 +26,7 @@ use netns::Prefix;
 pub use datapath::{DataPath, data_path};
 pub use desired::desired_network;
 pub use health::DataPlaneHealth;
+pub use instances::{Instances, InstancesReport, destroy_workloads};
 pub use sockets::NetnsSockets;
 
 /// The VPC network of one daemon (every namespace under its prefix) and the data plane that
@@ -32,6 +35,7 @@ pub use sockets::NetnsSockets;
 pub struct NetworkNode {
     fabric: Arc<Fabric>,
     dataplane: DataPlane,
+    instances: Option<Arc<Instances>>,
 }
 
 impl NetworkNode {
@@ -43,7 +47,14 @@ impl NetworkNode {
         NetworkNode {
             fabric,
             dataplane: DataPlane::new(sockets),
+            instances: None,
         }
+    }
+
+    /// The node with instances running their workloads.
+    pub fn with_instances(mut self, instances: Arc<Instances>) -> NetworkNode {
+        self.instances = Some(instances);
+        self
     }
 
     /// The fabric, for the data plane's sockets in the VPCs' namespaces.
@@ -64,6 +75,11 @@ impl NetworkNode {
     /// Converges the kernel onto `world`, then the data plane; see [`Node::apply`].
     pub async fn converge(&self, world: World) -> NodeReport {
         let desired = desired_network(&world);
+        // Processes of instances that are gone die before their namespace does.
+        let workloads_ok = match &self.instances {
+            Some(i) => i.before_network(&world).await,
+            None => true,
+        };
         let report = match self.fabric.converge(&desired).await {
             Ok(r) => r,
             Err(e) => {
@@ -96,8 +112,6 @@ impl NetworkNode {
                 _ => {}
             }
         }
-        // Workload integration point: until instances run processes, an instance is up
-        // once its namespace is converged.
         let prefix = self.fabric.prefix();
         let instances_up = desired
             .vpcs
@@ -107,12 +121,22 @@ impl NetworkNode {
             .filter(|i| !failed_instances.contains(i.id.as_str()))
             .filter(|i| netns::exists(prefix, &i.id).unwrap_or(false))
             .map(|i| i.id.clone())
-            .collect();
+            .collect::<HashSet<String>>();
+        // Without workloads, an instance is up once its namespace is converged; with them,
+        // once its workload runs.
+        let instances = match &self.instances {
+            Some(i) => i.after_network(&self.fabric, &world, &instances_up).await,
+            None => InstancesReport {
+                up: instances_up.into_iter().collect(),
+                ..InstancesReport::default()
+            },
+        };
         let (programmed_endpoints, dp_ok) = self.apply_data_path(&world, &failed_vpcs).await;
         NodeReport {
-            instances_up,
+            instances_up: instances.up,
+            instances_stopped: instances.stopped,
             programmed_endpoints,
-            retry: !report.is_ok() || !dp_ok,
+            retry: !report.is_ok() || !dp_ok || !workloads_ok || instances.retry,
         }
     }
 

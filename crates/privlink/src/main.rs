@@ -25,6 +25,21 @@ enum Command {
     /// Remove everything the daemon of a data dir made: its network namespaces and the data
     /// dir itself. Refused while that daemon runs.
     Destroy(DestroyArgs),
+    /// Run a command inside an instance's network namespace, with its resolv.conf, as the
+    /// calling user; exits with the command's status (2 if the instance cannot be entered).
+    Exec(ExecArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExecArgs {
+    /// The daemon's data directory (default: as for `serve`).
+    #[arg(long, env = "PRIVLINK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The instance (i-…).
+    instance_id: String,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true)]
+    command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,6 +108,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Destroy(args) => destroy(args),
+        Command::Exec(args) => {
+            let code = exec(args);
+            std::process::exit(code)
+        }
     }
 }
 
@@ -141,13 +160,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         let prefix = netns::Prefix::from_data_dir(&data_dir);
         tracing::info!(%prefix, "VPC networking: namespaces under /run/netns/{prefix}-*");
-        Some(Arc::new(node::NetworkNode::new(prefix)))
+        let instances = Arc::new(
+            node::Instances::new(&data_dir, &args.region)
+                .with_context(|| format!("instance workloads in {}", data_dir.display()))?,
+        );
+        Some((
+            Arc::new(node::NetworkNode::new(prefix).with_instances(instances.clone())),
+            instances,
+        ))
     };
     let store = store::SqliteStore::open(&data_dir.join("privlink.db"))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let region = model::region::Region::new(&args.region);
     let mut control = control::ControlPlane::new(Arc::new(store), region);
-    if let Some(node) = &network {
+    if let Some((node, _)) = &network {
         control = control.with_health_source(node.health_source());
     }
     let control = Arc::new(control);
@@ -169,11 +195,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         };
         let reconciler = match network {
-            Some(node) => tokio::spawn(control::reconcile::run_with_node(
-                control.clone(),
-                node,
-                stop,
-            )),
+            Some((node, instances)) => {
+                tokio::spawn(record_exits(control.clone(), instances.events()));
+                tokio::spawn(control::reconcile::run_with_node(
+                    control.clone(),
+                    node,
+                    stop,
+                ))
+            }
             None => tokio::spawn(control::reconcile::run(control.clone(), stop)),
         };
         let app = api::router(Arc::new(api::AppState {
@@ -215,6 +244,22 @@ fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
     };
     // The prefix comes from the canonical path, so it is computed before the dir goes.
     let prefix = netns::Prefix::from_data_dir(&data_dir);
+    // Workloads die before their namespaces go (and before their files do).
+    if is_privlink_dir && data_dir.join(workload::INSTANCES_DIR).is_dir() {
+        if !is_root() {
+            bail!("stopping the instances' workloads needs root");
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime")?;
+        let killed = runtime
+            .block_on(node::destroy_workloads(&data_dir))
+            .context("stopping the instances' workloads")?;
+        if killed > 0 {
+            println!("stopped {killed} instance workloads");
+        }
+    }
     let namespaces = netns::list(&prefix)
         .with_context(|| format!("listing the namespaces of prefix {prefix}"))?;
     if !namespaces.is_empty() {
@@ -244,6 +289,77 @@ fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
         println!("left {}: it holds no privlink state", data_dir.display());
     }
     Ok(())
+}
+
+/// Writes every workload exit through to the store: the instance becomes `stopped`.
+async fn record_exits(
+    control: Arc<control::ControlPlane>,
+    mut exits: tokio::sync::mpsc::UnboundedReceiver<workload::Exited>,
+) {
+    while let Some(exit) = exits.recv().await {
+        tracing::info!(instance = %exit.id, status = %exit.status, "instance workload exited");
+        let cp = control.clone();
+        let ids = vec![exit.id];
+        match tokio::task::spawn_blocking(move || {
+            control::reconcile::world::instances_stopped(&cp, &ids)
+        })
+        .await
+        {
+            Ok(Ok(_)) => {}
+            // The next node pass reports it again.
+            Ok(Err(e)) => tracing::warn!(error = %e, "recording a stopped instance failed"),
+            Err(e) => tracing::error!(error = %e, "recording a stopped instance panicked"),
+        }
+    }
+}
+
+/// `privlink exec`: the command's exit code, or 2 when the instance cannot be entered.
+fn exec(args: ExecArgs) -> i32 {
+    match exec_inner(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("privlink exec: {e:#}");
+            2
+        }
+    }
+}
+
+fn exec_inner(args: &ExecArgs) -> anyhow::Result<i32> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let id = args.instance_id.as_str();
+    let db = data_dir.join("privlink.db");
+    if !db.is_file() {
+        bail!("no privlink state in {}", data_dir.display());
+    }
+    if !model::ids::is_well_formed("i", id) {
+        bail!("'{id}' is not an instance id (i-…)");
+    }
+    // The store is read directly, so exec works whether or not the daemon runs.
+    let store = store::SqliteStore::open(&db)
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let cp = control::ControlPlane::new(Arc::new(store), model::region::Region::new("us-east-1"));
+    let instance = control::reconcile::world::instance(&cp, id)
+        .map_err(|e| anyhow::anyhow!("reading instance {id}: {e}"))?;
+    let Some(instance) = instance else {
+        bail!("instance {id} does not exist in {}", data_dir.display());
+    };
+    let prefix = netns::Prefix::from_data_dir(&data_dir);
+    let ns = std::path::Path::new(netns::NETNS_DIR).join(prefix.full_name(id)?);
+    let dir = workload::InstanceDir::new(&data_dir, id)?;
+    let resolv_conf = dir.resolv_conf();
+    if !ns.exists() || !resolv_conf.is_file() {
+        bail!(
+            "instance {id} is {} and has no network to enter",
+            instance.state.as_str()
+        );
+    }
+    let status = workload::exec(&ns, &resolv_conf, &args.command)
+        .with_context(|| format!("running {:?}", args.command))?;
+    // A command killed by a signal: the shell's convention.
+    Ok(status.code().unwrap_or_else(|| {
+        use std::os::unix::process::ExitStatusExt;
+        128 + status.signal().unwrap_or(0)
+    }))
 }
 
 /// A broadcast that fires once on SIGINT or SIGTERM.

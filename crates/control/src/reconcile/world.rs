@@ -1,6 +1,7 @@
 //! What the node needs to know of the store: a read-only snapshot of the networking
 //! records of every account (VPCs, subnets, live instances, network interfaces), and the
-//! one write back the node makes today (instances whose network is up become `running`).
+//! writes back the node makes (instances up become `running`, instances whose workload
+//! exited `stopped`, programmed endpoints `available`).
 //!
 //! The control plane knows nothing of the kernel: the node maps a [`World`] to its own
 //! desired state and reports back which instances it brought up.
@@ -21,6 +22,9 @@ pub struct World {
     /// Instances that are `pending` or `running` (terminated ones keep their record, but
     /// have given their interface and address back; nothing of them lives on a node).
     pub instances: Vec<Instance>,
+    /// The ids of `stopped` instances: no place on the network, but their files (home,
+    /// console log) stay on the node.
+    pub stopped_instances: Vec<String>,
     /// Every network interface: instances' primary interfaces (with their MAC) and the
     /// requester-managed ones of endpoints and load balancer nodes.
     pub interfaces: Vec<NetworkInterface>,
@@ -48,13 +52,18 @@ pub fn snapshot(cp: &ControlPlane) -> Result<World, AwsError> {
 }
 
 fn read(db: &mut Db<'_>) -> Result<World, AwsError> {
+    let (instances, others): (Vec<Instance>, Vec<Instance>) = db
+        .list::<Instance>(None)?
+        .into_iter()
+        .partition(|i| is_live(i.state));
     Ok(World {
         vpcs: db.list::<Vpc>(None)?,
         subnets: db.list::<Subnet>(None)?,
-        instances: db
-            .list::<Instance>(None)?
+        instances,
+        stopped_instances: others
             .into_iter()
-            .filter(|i| is_live(i.state))
+            .filter(|i| i.state == InstanceState::Stopped)
+            .map(|i| i.id)
             .collect(),
         interfaces: db.list::<NetworkInterface>(None)?,
         load_balancers: db.list::<LoadBalancer>(None)?,
@@ -99,12 +108,9 @@ pub fn endpoints_programmed(cp: &ControlPlane, endpoint_ids: &[String]) -> Resul
     })
 }
 
-/// Instances whose network the node has brought up: each of them still `pending` becomes
+/// Instances the node has brought up (their workload runs): each of them still `pending` becomes
 /// `running`, in one transaction (re-checked inside it, so an instance terminated meanwhile
 /// stays terminated). Writes nothing when none is pending. Returns how many moved.
-///
-/// Until instances run workloads, a converged network is all an instance needs to run;
-/// the workload integration will report its processes here instead.
 pub fn instances_up(cp: &ControlPlane, instance_ids: &[String]) -> Result<usize, AwsError> {
     if instance_ids.is_empty() {
         return Ok(0);
@@ -134,6 +140,45 @@ pub fn instances_up(cp: &ControlPlane, instance_ids: &[String]) -> Result<usize,
         }
         Ok(moved.len())
     })
+}
+
+/// Instances whose workload has exited: each of them still `pending` or `running` becomes
+/// `stopped`, in one transaction (re-checked inside it, so an instance terminated meanwhile
+/// stays terminated). Writes nothing when none is live. Returns how many moved.
+pub fn instances_stopped(cp: &ControlPlane, instance_ids: &[String]) -> Result<usize, AwsError> {
+    if instance_ids.is_empty() {
+        return Ok(0);
+    }
+    let live = |db: &mut Db<'_>| -> Result<Vec<Instance>, AwsError> {
+        let mut out = Vec::new();
+        for id in instance_ids {
+            if let Some(i) = db.get::<Instance>(id)?
+                && is_live(i.state)
+            {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    };
+    if cp.snapshot(live)?.is_empty() {
+        return Ok(0);
+    }
+    cp.write_internal(|db| {
+        let moved = live(db)?;
+        for mut i in moved.iter().cloned() {
+            i.state = InstanceState::Stopped;
+            // What EC2 reports when the instance shuts itself down.
+            i.state_transition_reason =
+                "Client.InstanceInitiatedShutdown: Instance initiated shutdown".into();
+            db.put(&i)?;
+        }
+        Ok(moved.len())
+    })
+}
+
+/// One instance record, whoever owns it (`privlink exec`, an operator's tool).
+pub fn instance(cp: &ControlPlane, id: &str) -> Result<Option<Instance>, AwsError> {
+    cp.snapshot(|db| db.get::<Instance>(id))
 }
 
 #[cfg(test)]
@@ -235,5 +280,36 @@ mod tests {
             !changes.has_changed().expect("open"),
             "nothing to move: no write, no wake-up"
         );
+    }
+
+    #[test]
+    fn instances_stopped_moves_live_instances_once_and_leaves_terminated_ones() {
+        let cp = cp();
+        let v = vpc(&cp, "111111111111");
+        let running = instance(&cp, &v, InstanceState::Running);
+        let pending = instance(&cp, &v, InstanceState::Pending);
+        let other = instance(&cp, &v, InstanceState::Running);
+        let gone = instance(&cp, &v, InstanceState::Terminated);
+        let ids = [running.clone(), pending.clone(), gone.clone(), "i-x".into()];
+        assert_eq!(instances_stopped(&cp, &ids).expect("stopped"), 2);
+        assert_eq!(state(&cp, &running), InstanceState::Stopped);
+        assert_eq!(state(&cp, &pending), InstanceState::Stopped);
+        assert_eq!(state(&cp, &other), InstanceState::Running);
+        assert_eq!(state(&cp, &gone), InstanceState::Terminated);
+        assert_eq!(instances_stopped(&cp, &ids).expect("again"), 0);
+        let w = snapshot(&cp).expect("snapshot");
+        let mut stopped = w.stopped_instances.clone();
+        stopped.sort();
+        let mut want = vec![running.clone(), pending.clone()];
+        want.sort();
+        assert_eq!(stopped, want);
+        assert!(w.instances.iter().all(|i| i.id == other));
+        assert_eq!(
+            super::instance(&cp, &running)
+                .expect("read")
+                .map(|i| i.state),
+            Some(InstanceState::Stopped)
+        );
+        assert_eq!(super::instance(&cp, "i-x").expect("read"), None);
     }
 }
