@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """API throughput and latency of privlink against moto's server, on loopback.
 
-Starts a release `privlink serve` (dev mode, temporary data dir) and `python -m moto.server`,
+Starts a release `privlink serve --no-network` (dev mode, temporary data dir) and `python -m moto.server`,
 then drives each with N concurrent clients — threads, each with its own keep-alive connection
 sending pre-encoded Query requests over a raw socket (no SDK: client cost must not dominate) —
 for two mixes:
@@ -111,8 +111,9 @@ class Server:
 
 
 def privlink_server(binary, data_dir):
-    return Server("privlink", [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
-                               "--region", REGION],
+    # The API alone: moto has no network either, and namespaces would outlive the run.
+    return Server("privlink", [binary, "serve", "--no-network", "--listen", "127.0.0.1:0",
+                               "--data-dir", data_dir, "--region", REGION],
                   env={**os.environ, "PRIVLINK_LOG": "warn"})
 
 

@@ -58,6 +58,8 @@ impl Daemon {
         let mut child = Command::new(&bin)
             .args([
                 "serve",
+                // These tests are about the API; namespaces would outlive the killed daemon.
+                "--no-network",
                 "--listen",
                 "127.0.0.1:0",
                 "--region",
