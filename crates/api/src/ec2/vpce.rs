@@ -1,5 +1,6 @@
 //! PrivateLink actions: endpoint services, endpoints, connections, permissions, notifications.
 
+use control::common::Unsuccessful;
 use control::vpce::{
     self as uc, ConnectionView, CreateEndpoint, CreateNotification, CreateService, EndpointView,
     ModifyEndpoint, ModifyService, ServiceView,
@@ -420,8 +421,17 @@ fn describe_connections(
     Ok(w)
 }
 
-fn accept_connections(cp: &ControlPlane, ctx: &Context, p: &Params) -> Result<XmlWriter, AwsError> {
-    let failed = uc::accept_connections(
+/// Accept and Reject take the same request and give the same answer.
+type ConnectionDecision =
+    fn(&ControlPlane, &Context, &str, &[String]) -> Result<Vec<Unsuccessful>, AwsError>;
+
+fn decide_connections(
+    decide: ConnectionDecision,
+    cp: &ControlPlane,
+    ctx: &Context,
+    p: &Params,
+) -> Result<XmlWriter, AwsError> {
+    let failed = decide(
         cp,
         ctx,
         p.required("ServiceId").ec2()?,
@@ -432,16 +442,12 @@ fn accept_connections(cp: &ControlPlane, ctx: &Context, p: &Params) -> Result<Xm
     Ok(w)
 }
 
+fn accept_connections(cp: &ControlPlane, ctx: &Context, p: &Params) -> Result<XmlWriter, AwsError> {
+    decide_connections(uc::accept_connections, cp, ctx, p)
+}
+
 fn reject_connections(cp: &ControlPlane, ctx: &Context, p: &Params) -> Result<XmlWriter, AwsError> {
-    let failed = uc::reject_connections(
-        cp,
-        ctx,
-        p.required("ServiceId").ec2()?,
-        &id_list(p, "VpcEndpointId")?,
-    )?;
-    let mut w = XmlWriter::new();
-    write_unsuccessful(&mut w, &failed);
-    Ok(w)
+    decide_connections(uc::reject_connections, cp, ctx, p)
 }
 
 // --- consumer -----------------------------------------------------------------------------
