@@ -92,6 +92,21 @@ pub fn apply_filters<T>(
         .collect())
 }
 
+/// What a describe call covers: every resource of the caller, or exactly the ones named, each
+/// loaded (and checked) by `load`.
+pub fn all_or_named<T: Resource>(
+    db: &mut Db<'_>,
+    ctx: &Context,
+    ids: &[String],
+    mut load: impl FnMut(&mut Db<'_>, &Context, &str) -> Result<T, AwsError>,
+) -> Result<Vec<T>, AwsError> {
+    if ids.is_empty() {
+        db.list::<T>(Some(&ctx.account))
+    } else {
+        ids.iter().map(|id| load(db, ctx, id)).collect()
+    }
+}
+
 /// `MaxResults` / `NextToken` of a describe call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Page {

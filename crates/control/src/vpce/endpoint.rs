@@ -518,14 +518,7 @@ pub fn describe_endpoints(
     page: &Page,
 ) -> Result<(Vec<EndpointView>, Option<String>), AwsError> {
     cp.read(ctx, |db| {
-        let endpoints = if endpoint_ids.is_empty() {
-            db.list::<VpcEndpoint>(Some(&ctx.account))?
-        } else {
-            endpoint_ids
-                .iter()
-                .map(|id| own_endpoint(db, ctx, id))
-                .collect::<Result<_, _>>()?
-        };
+        let endpoints = crate::common::all_or_named(db, ctx, endpoint_ids, own_endpoint)?;
         let region = cp.region.name.clone();
         let endpoints = apply_filters(endpoints, filters, ENDPOINT_FILTERS, |e, n| {
             Some(match n {

@@ -236,14 +236,7 @@ pub fn describe_service_configurations(
     page: &Page,
 ) -> Result<(Vec<ServiceView>, Option<String>), AwsError> {
     cp.read(ctx, |db| {
-        let services = if service_ids.is_empty() {
-            db.list::<EndpointService>(Some(&ctx.account))?
-        } else {
-            service_ids
-                .iter()
-                .map(|id| own_service(db, ctx, id))
-                .collect::<Result<_, _>>()?
-        };
+        let services = crate::common::all_or_named(db, ctx, service_ids, own_service)?;
         let services = apply_filters(services, filters, SERVICE_CONFIGURATION_FILTERS, |s, n| {
             Some(match n {
                 "service-name" => vec![s.name.clone()],
