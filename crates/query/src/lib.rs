@@ -5,7 +5,8 @@
 //!   `Name.member.N` for ELBv2).
 //! - [`xml`]: writing XML responses and the success/error envelopes of both
 //!   protocols.
-//! - [`sigv4`]: verification of AWS Signature Version 4.
+//! - [`sigv4`]: verification of AWS Signature Version 4, and signing with the same
+//!   canonicalization ([`sigv4::sign`]).
 //!
 //! The crate deliberately knows no HTTP framework and no domain types: it maps
 //! strings to strings and XML, so every layer above can be tested without I/O.
