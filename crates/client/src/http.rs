@@ -36,7 +36,8 @@ impl Endpoint {
         let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) if !port.contains(']') => (
                 host,
-                port.parse::<u16>().map_err(|_| bad("the port is not a number"))?,
+                port.parse::<u16>()
+                    .map_err(|_| bad("the port is not a number"))?,
             ),
             _ => (authority, 80),
         };

@@ -228,13 +228,16 @@ fn read_answer(action: &str, status: u16, body: &[u8]) -> Result<Element, Client
             return Err(unreadable(format!("not XML: {snippet:?}")));
         }
     };
-    let is_error_envelope = matches!(root.name.as_str(), "Response" | "ErrorResponse")
-        && root.find("Error").is_some();
+    let is_error_envelope =
+        matches!(root.name.as_str(), "Response" | "ErrorResponse") && root.find("Error").is_some();
     if (200..300).contains(&status) && !is_error_envelope {
         return Ok(root);
     }
     let Some(error) = root.find("Error") else {
-        return Err(unreadable(format!("an error without <Error> ({})", root.name)));
+        return Err(unreadable(format!(
+            "an error without <Error> ({})",
+            root.name
+        )));
     };
     let code = error.text_of("Code").unwrap_or_default();
     if code.is_empty() {
@@ -265,7 +268,10 @@ mod tests {
         let body = form_body(
             Service::Elbv2,
             "CreateListener",
-            &[("DefaultActions.member.1.Type", "forward"), ("Name", "a b&c")],
+            &[
+                ("DefaultActions.member.1.Type", "forward"),
+                ("Name", "a b&c"),
+            ],
         );
         assert_eq!(
             body,
@@ -314,7 +320,10 @@ mod tests {
         for (status, body) in [
             (200, &b"not xml"[..]),
             (500, b"Internal Server Error"),
-            (400, b"<Response><Errors><Error><Message>no code</Message></Error></Errors></Response>"),
+            (
+                400,
+                b"<Response><Errors><Error><Message>no code</Message></Error></Errors></Response>",
+            ),
             (503, b"<Other/>"),
             (200, b"\xff\xfe"),
         ] {

@@ -144,7 +144,10 @@ mod tests {
         assert_eq!(enis, ["eni-1", "eni-2"]);
         assert!(items[0].list(&["tagSet"]).is_empty());
         assert!(items[1].list(&["networkInterfaceIdSet"]).is_empty());
-        assert_eq!(root.find("vpcEndpointId").map(|e| e.text.as_str()), Some("vpce-1"));
+        assert_eq!(
+            root.find("vpcEndpointId").map(|e| e.text.as_str()),
+            Some("vpce-1")
+        );
         assert_eq!(root.at(&["vpcEndpointSet", "nope"]), None);
     }
 
@@ -162,7 +165,10 @@ mod tests {
         let members = root.list(&["DescribeTargetHealthResult", "TargetHealthDescriptions"]);
         assert_eq!(members.len(), 2);
         assert_eq!(members[0].text_at(&["Target", "Id"]), Some("i-1"));
-        assert_eq!(members[1].text_at(&["TargetHealth", "State"]), Some("initial"));
+        assert_eq!(
+            members[1].text_at(&["TargetHealth", "State"]),
+            Some("initial")
+        );
         assert_eq!(
             members[1].text_at(&["TargetHealth", "Description"]),
             Some("a <b> & A\"")
@@ -171,7 +177,14 @@ mod tests {
 
     #[test]
     fn malformed_documents_are_errors() {
-        for bad in ["", "<a>", "<a></b>", "text", "<a><b></a>", "<?xml version=\"1.0\"?>"] {
+        for bad in [
+            "",
+            "<a>",
+            "<a></b>",
+            "text",
+            "<a><b></a>",
+            "<?xml version=\"1.0\"?>",
+        ] {
             assert!(Element::parse(bad).is_err(), "{bad:?}");
         }
     }

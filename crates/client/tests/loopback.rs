@@ -105,7 +105,10 @@ fn a_signed_call_verifies_and_its_answer_reads_back() {
         .unwrap();
     assert_eq!(root.text_at(&["vpc", "vpcId"]), Some("vpc-0123"));
     let (body, service, verified) = server.join().unwrap();
-    assert_eq!(body, "Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16");
+    assert_eq!(
+        body,
+        "Action=CreateVpc&Version=2016-11-15&CidrBlock=10.0.0.0%2F16"
+    );
     assert_eq!(service, "ec2");
     assert!(verified, "the verifier rejected the client's signature");
 }

@@ -1,11 +1,14 @@
 //! The privlink binary: `privlink serve` runs the control plane on one endpoint speaking the
 //! AWS EC2 and ELBv2 Query APIs, and makes its VPCs real as network namespaces (and, as it
-//! grows, the data plane and DNS); `privlink destroy` removes everything a daemon made.
+//! grows, the data plane and DNS); `privlink destroy` removes everything a daemon made;
+//! `privlink exec` enters an instance; `privlink demo` runs the PrivateLink scenario against
+//! a daemon.
 
+mod demo;
 mod lock;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
@@ -28,6 +31,26 @@ enum Command {
     /// Run a command inside an instance's network namespace, with its resolv.conf, as the
     /// calling user; exits with the command's status (2 if the instance cannot be entered).
     Exec(ExecArgs),
+    /// Run the PrivateLink scenario against a running daemon (as root, with its network):
+    /// two accounts, a service behind an NLB, an interface endpoint, traffic through it;
+    /// each step shown as its AWS CLI command. Removes what it made, unless --keep.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    /// The daemon's API.
+    #[arg(long, default_value = "http://127.0.0.1:4566")]
+    endpoint_url: String,
+    /// The daemon's data directory, to enter the consumer's instance (default: as for `serve`).
+    #[arg(long, env = "PRIVLINK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The region the daemon serves.
+    #[arg(long, env = "PRIVLINK_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Leave everything in place after a successful run (and print how to remove it).
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -112,6 +135,16 @@ fn main() -> anyhow::Result<()> {
             let code = exec(args);
             std::process::exit(code)
         }
+        Command::Demo(args) => demo::run(
+            &demo::Options {
+                endpoint_url: args.endpoint_url,
+                data_dir_given: args.data_dir.is_some(),
+                data_dir: args.data_dir.unwrap_or_else(default_data_dir),
+                region: args.region,
+                keep: args.keep,
+            },
+            is_root(),
+        ),
     }
 }
 
@@ -343,16 +376,12 @@ fn exec_inner(args: &ExecArgs) -> anyhow::Result<i32> {
     let Some(instance) = instance else {
         bail!("instance {id} does not exist in {}", data_dir.display());
     };
-    let prefix = netns::Prefix::from_data_dir(&data_dir);
-    let ns = std::path::Path::new(netns::NETNS_DIR).join(prefix.full_name(id)?);
-    let dir = workload::InstanceDir::new(&data_dir, id)?;
-    let resolv_conf = dir.resolv_conf();
-    if !ns.exists() || !resolv_conf.is_file() {
+    let Some((ns, resolv_conf)) = instance_paths(&data_dir, id)? else {
         bail!(
             "instance {id} is {} and has no network to enter",
             instance.state.as_str()
         );
-    }
+    };
     let status = workload::exec(&ns, &resolv_conf, &args.command)
         .with_context(|| format!("running {:?}", args.command))?;
     // A command killed by a signal: the shell's convention.
@@ -360,6 +389,15 @@ fn exec_inner(args: &ExecArgs) -> anyhow::Result<i32> {
         use std::os::unix::process::ExitStatusExt;
         128 + status.signal().unwrap_or(0)
     }))
+}
+
+/// An instance's network namespace and resolv.conf under the daemon of `data_dir`, if it
+/// has them (it runs, or ran and was not terminated): what `privlink exec` enters.
+fn instance_paths(data_dir: &Path, id: &str) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
+    let prefix = netns::Prefix::from_data_dir(data_dir);
+    let ns = Path::new(netns::NETNS_DIR).join(prefix.full_name(id)?);
+    let resolv_conf = workload::InstanceDir::new(data_dir, id)?.resolv_conf();
+    Ok((ns.exists() && resolv_conf.is_file()).then_some((ns, resolv_conf)))
 }
 
 /// A broadcast that fires once on SIGINT or SIGTERM.
