@@ -733,7 +733,7 @@ impl Demo {
             &Params::new().set("NetworkInterfaceId.1", eni.as_str()),
         )?;
         let ip = first_id(&interfaces, &["networkInterfaceSet"], "privateIpAddress")?;
-        println!("  → {eni} {ip}: the endpoint's address in the consumer's VPC");
+        println!("  → {eni} {ip} (the endpoint's address in the consumer's VPC)");
         self.made.endpoint_ip = Some(ip);
 
         let tg = self.made.target_group.clone().unwrap_or_default();
