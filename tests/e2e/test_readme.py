@@ -1,13 +1,37 @@
-"""The README's walkthrough is a script: run it, as written, against a fresh daemon with the
-real AWS CLI, and check what it did."""
+"""The README's walkthrough is a script: run it, as written, against a fresh daemon with its
+network and the real AWS CLI, and check what it did — traffic through the endpoint included.
+
+Needs root (the instances' network, `privlink exec`); without it the test fails, it never
+skips."""
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 
-from conftest import CONSUMER, PROVIDER, ROOT, wait_until
+import pytest
+
+from conftest import CONSUMER, PROVIDER, ROOT, Daemon, privlink_bin, wait_until
+from test_network import prefix_of
+
+
+@pytest.fixture(autouse=True)
+def needs_root():
+    if os.geteuid() != 0:
+        pytest.fail("the README walkthrough runs instances and privlink exec: it needs root; "
+                    "run it as root, as CI does", pytrace=False)
+
+
+@pytest.fixture
+def daemon(data_dir, monkeypatch):
+    monkeypatch.delenv("PRIVLINK_NO_NETWORK", raising=False)
+    d = Daemon(data_dir, network=True).start()
+    try:
+        yield d
+    finally:
+        d.kill()
 
 
 def walkthrough_script():
@@ -18,30 +42,65 @@ def walkthrough_script():
     return match.group(1)
 
 
-def test_readme_walkthrough_runs(daemon, tmp_path):
+def test_the_readme_application_is_the_demos():
+    script = walkthrough_script()
+    match = re.search(r"cat > demo-app.py <<'EOF'\n(.*?)^EOF$", script, re.S | re.M)
+    assert match, "the walkthrough writes no demo-app.py"
+    assert match.group(1) == (ROOT / "crates/privlink/src/demo/app.py").read_text()
+
+
+def test_readme_walkthrough_runs(daemon, data_dir, tmp_path):
     script = walkthrough_script()
     assert "privlink serve &" in script
-    # The test's daemon replaces the one the README starts, on its own port.
+    # The test's daemon replaces the one the README starts, on its own port and data dir.
     script = script.replace("privlink serve &\n", "")
     script = script.replace("http://127.0.0.1:4566", daemon.url)
+    exec_cmd = f"{shlex.quote(os.path.abspath(privlink_bin()))} exec --data-dir {shlex.quote(str(data_dir))}"
+    assert "privlink exec " in script
+    script = script.replace("privlink exec ", exec_cmd + " ")
     prelude = "set -euo pipefail\n"
     if shutil.which("aws") is None:
         prelude += f'aws() {{ "{sys.executable}" -m awscli "$@"; }}\n'
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["HOME"] = str(tmp_path)  # no ~/.aws config leaks in
     out = subprocess.run(["bash", "-c", prelude + script], capture_output=True, text=True,
-                         env=env, timeout=300)
+                         env=env, cwd=tmp_path, timeout=600)
     assert out.returncode == 0, f"walkthrough failed:\n{out.stdout}\n{out.stderr}"
     assert '"pendingAcceptance"' in out.stdout
     assert "vpc_endpoint" in out.stdout
     assert "com.amazonaws.vpce.us-east-1.vpce-svc-" in out.stdout
 
-    # What the walkthrough left: the consumer's endpoint and the provider's service are gone.
-    consumer, provider = daemon.ec2(CONSUMER), daemon.ec2(PROVIDER)
-    wait_until(lambda: consumer.describe_vpc_endpoints()["VpcEndpoints"] == [],
-               what="the endpoint to be deleted")
-    wait_until(lambda: provider.describe_vpc_endpoint_service_configurations()
-               ["ServiceConfigurations"] == [], what="the service to be deleted")
-    # Both VPCs remain, with the same CIDR in two accounts.
-    assert [v["CidrBlock"] for v in provider.describe_vpcs()["Vpcs"]] == ["10.0.0.0/16"]
-    assert [v["CidrBlock"] for v in consumer.describe_vpcs()["Vpcs"]] == ["10.0.0.0/16"]
+    # Traffic: eight answers through the endpoint, from both backends, each with the PROXY v2
+    # header naming the consumer's instance, the endpoint's address and the endpoint.
+    answers = re.findall(r"^host=(\S+) address=(\S+):8080 source=(\S+):\d+ "
+                         r"destination=(\S+):80 vpce=(vpce-[0-9a-f]{17})$", out.stdout, re.M)
+    assert len(answers) == 8, out.stdout
+    assert len({a[1] for a in answers}) == 2, f"not both backends: {answers}"
+    assert len({(a[2], a[3], a[4]) for a in answers}) == 1, answers
+    # The consumer VPC's interfaces, as describe-network-interfaces listed them.
+    interfaces = dict(re.findall(r'\[\s*"(interface|vpc_endpoint)",\s*"([\d.]+)"\s*\]',
+                                 out.stdout))
+    assert set(interfaces) == {"interface", "vpc_endpoint"}, out.stdout
+    # The endpoint, as describe-vpc-endpoint-connections showed it to the provider.
+    endpoints = set(re.findall(r'"VpcEndpointId": "(vpce-[0-9a-f]{17})"', out.stdout))
+    assert len(endpoints) == 1, endpoints
+    assert answers[0][2:] == (interfaces["interface"], interfaces["vpc_endpoint"],
+                              endpoints.pop()), answers[0]
+
+    # What the walkthrough left: nothing but terminated instances.
+    for account in (PROVIDER, CONSUMER):
+        ec2, elb = daemon.ec2(account), daemon.elbv2(account)
+        assert ec2.describe_vpcs()["Vpcs"] == []
+        assert ec2.describe_vpc_endpoints()["VpcEndpoints"] == []
+        assert ec2.describe_vpc_endpoint_service_configurations()["ServiceConfigurations"] == []
+        assert elb.describe_load_balancers()["LoadBalancers"] == []
+        assert elb.describe_target_groups()["TargetGroups"] == []
+    prefix = prefix_of(data_dir)
+
+    def namespaces():
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                check=True).stdout.split()
+        return [n for n in listed if n.startswith(prefix + "-")]
+
+    wait_until(lambda: namespaces() == [], timeout=60, interval=0.2,
+               what="the walkthrough's namespaces to be deleted")
