@@ -7,10 +7,12 @@ Needs root (network namespaces, entering the consumer's instance); without it th
 they never skip.
 """
 
+import json
 import os
 import re
 import shlex
 import subprocess
+import sys
 
 import botocore.awsrequest
 import pytest
@@ -207,3 +209,38 @@ def test_no_daemon_is_a_clear_error(tmp_path):
     assert out.returncode != 0
     assert f"no privlink daemon answers at http://127.0.0.1:{port}" in out.stderr, out.stderr
     assert "$ aws" not in out.stdout
+
+
+def test_keep_leaves_the_scenario_and_prints_commands_that_remove_it(daemon, data_dir, tmp_path):
+    out = demo(daemon, data_dir, "--keep")
+    assert out.returncode == 0, f"privlink demo --keep failed:\n{out.stdout}\n{out.stderr}"
+    assert "$ aws ec2 delete-vpc " not in out.stdout.split("# --- Kept")[0]
+    provider, consumer = daemon.ec2(PROVIDER), daemon.ec2(CONSUMER)
+    assert [e["State"] for e in consumer.describe_vpc_endpoints()["VpcEndpoints"]] == ["available"]
+    assert len(provider.describe_vpcs()["Vpcs"]) == 1
+    assert len(daemon.elbv2(PROVIDER).describe_load_balancers()["LoadBalancers"]) == 1
+
+    # The removal commands it printed, run with the real AWS CLI and the profiles it described.
+    kept = out.stdout.split("# --- Kept", 1)[1].splitlines()
+    removal = [line[2:] for line in kept if line.startswith("$ aws ")]
+    configure = [line[2:].strip() for line in out.stdout.splitlines()
+                 if line.startswith("#   aws configure set")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "config"),
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"))
+    for command in configure + removal:
+        argv = shlex.split(command)
+        assert argv[0] == "aws"
+
+        def run():
+            return subprocess.run([sys.executable, "-m", "awscli", *argv[1:]],
+                                  capture_output=True, text=True, env=env, timeout=60)
+
+        def done():
+            r = run()
+            # Bulk deletions answer their failures as `Unsuccessful` items, with status 0.
+            return r.returncode == 0 and not json.loads(r.stdout or "{}").get("Unsuccessful")
+
+        # A deletion may wait for the one before it to finish (DependencyViolation).
+        wait_until(done, timeout=60, interval=0.5, what=command)
+    assert_nothing_left(daemon, data_dir)
