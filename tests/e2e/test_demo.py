@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 
@@ -243,4 +244,30 @@ def test_keep_leaves_the_scenario_and_prints_commands_that_remove_it(daemon, dat
 
         # A deletion may wait for the one before it to finish (DependencyViolation).
         wait_until(done, timeout=60, interval=0.5, what=command)
+    assert_nothing_left(daemon, data_dir)
+
+
+def test_an_interrupted_demo_cleans_up(daemon, data_dir):
+    proc = subprocess.Popen([privlink_bin(), "demo", "--endpoint-url", daemon.url,
+                             "--data-dir", str(data_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            # Half-way: the provider's side exists, the consumer's is being made.
+            if line.startswith("$ aws ec2 create-vpc ") and "--profile consumer" in line:
+                proc.send_signal(signal.SIGINT)
+                break
+        rest, err = proc.communicate(timeout=DEMO_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = "".join(seen) + rest
+    assert proc.returncode == 1, f"{out}\n{err}"
+    assert "interrupted" in err, err
+    assert "what it made was removed" in err, err
+    assert "# --- Traffic" not in out
+    assert "$ aws elbv2 delete-load-balancer " in out
     assert_nothing_left(daemon, data_dir)

@@ -96,6 +96,7 @@ pub fn run(opts: &Options, is_root: bool) -> anyhow::Result<()> {
         made: Made::default(),
     };
     demo.preflight()?;
+    session::watch_interrupts()?;
     demo.preamble();
     let outcome = demo.scenario();
     if let Err(e) = &outcome {
@@ -814,6 +815,7 @@ impl Demo {
         let mut last_error = String::new();
         let start = Instant::now();
         while ok < REQUESTS || answered.len() < backend_of.len() {
+            self.session.checkpoint()?;
             if start.elapsed() > TRAFFIC {
                 bail!(
                     "after {} s, {ok} answers from {} of {} backends (last error: {last_error})",
@@ -947,6 +949,7 @@ impl Demo {
     /// the error lists those that failed.
     fn clean_up(&mut self) -> anyhow::Result<()> {
         heading("Cleaning up");
+        self.session.cleaning_up();
         let made = std::mem::take(&mut self.made);
         let mut failed = Vec::new();
         let mut step = |what: String, result: anyhow::Result<()>| {

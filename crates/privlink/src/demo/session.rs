@@ -1,7 +1,9 @@
 //! The demo's plumbing: the two accounts, each API call printed as the AWS CLI command a user
 //! would type before it is made, and waiting on a condition with a deadline.
 
+use std::cell::Cell;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -102,12 +104,48 @@ impl Params {
     }
 }
 
+/// Set on SIGINT or SIGTERM: the scenario stops at its next step and cleans up.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Watches for SIGINT and SIGTERM on a thread of its own: the first stops the scenario (it
+/// then cleans up), a second one exits at once, leaving what exists.
+pub fn watch_interrupts() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Registered before returning, so no signal is missed once the scenario starts.
+    let mut term = runtime.block_on(async {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    })?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                    eprintln!("privlink demo: interrupted again; exiting without cleaning up");
+                    std::process::exit(130);
+                }
+                eprintln!(
+                    "privlink demo: interrupted; cleaning up (interrupt again to leave \
+                     everything as it is)"
+                );
+            }
+        })
+    });
+    Ok(())
+}
+
 /// Clients for both accounts, and how to show what they do.
 #[derive(Debug)]
 pub struct Session {
     provider: Client,
     consumer: Client,
     endpoint_url: String,
+    /// Whether an interrupt stops calls and waits (not while cleaning up).
+    interruptible: Cell<bool>,
 }
 
 /// How often a wait polls.
@@ -131,7 +169,21 @@ impl Session {
             endpoint_url: provider.endpoint().url().to_owned(),
             consumer: client(Account::Consumer)?,
             provider,
+            interruptible: Cell::new(true),
         })
+    }
+
+    /// From now on, interrupts no longer stop calls and waits: cleaning up runs to its end.
+    pub fn cleaning_up(&self) {
+        self.interruptible.set(false);
+    }
+
+    /// Fails once interrupted, unless cleaning up.
+    pub fn checkpoint(&self) -> anyhow::Result<()> {
+        if self.interruptible.get() && INTERRUPTED.load(Ordering::SeqCst) {
+            bail!("interrupted");
+        }
+        Ok(())
     }
 
     pub fn endpoint_url(&self) -> &str {
@@ -162,9 +214,10 @@ impl Session {
         service: Service,
         action: &str,
         params: &Params,
-    ) -> Result<Element, ClientError> {
+    ) -> anyhow::Result<Element> {
+        self.checkpoint()?;
         self.show(account, cmd);
-        self.call(account, service, action, params)
+        Ok(self.call(account, service, action, params)?)
     }
 
     /// The call alone (for polls, whose command was shown once).
@@ -209,6 +262,7 @@ impl Session {
         let start = Instant::now();
         let mut last: Option<String> = None;
         loop {
+            self.checkpoint()?;
             let (done, status) = check()?;
             if last.is_none() && done.is_some() {
                 // Nothing to wait for: just the result.
