@@ -1049,9 +1049,14 @@ impl Demo {
             "ExistingVpcEndpointConnections",
             "InvalidState",
         ];
-        self.session.wait_for(action, DELETION, || {
+        let what: Vec<&str> = params.0.iter().map(|(_, v)| v.as_str()).collect();
+        let done = match action.starts_with("Terminate") {
+            true => "terminated",
+            false => "deleted",
+        };
+        self.session.wait_for(&what.join(" "), DELETION, || {
             match self.session.call(account, service, action, &params) {
-                Ok(_) => Ok((Some(()), "deleted".to_owned())),
+                Ok(_) => Ok((Some(()), done.to_owned())),
                 Err(e) if not_found(&e) => Ok((Some(()), "already gone".to_owned())),
                 Err(e) if e.code().is_some_and(|c| waiting_on.contains(&c)) => {
                     Ok((None, format!("waiting ({})", e.code().unwrap_or_default())))

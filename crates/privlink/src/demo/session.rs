@@ -266,7 +266,7 @@ impl Session {
             let (done, status) = check()?;
             if last.is_none() && done.is_some() {
                 // Nothing to wait for: just the result.
-                println!("  → {status}");
+                println!("  → {what}: {status}");
             } else if last.as_ref() != Some(&status) {
                 println!(
                     "  … {what}: {status} ({:.1} s)",
