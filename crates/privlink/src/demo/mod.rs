@@ -391,7 +391,7 @@ impl Demo {
         );
         let params = Params::new().list("InstanceId", &ids);
         let data_dir = self.opts.data_dir.display().to_string();
-        self.session.wait_for("instances", INSTANCES_UP, || {
+        let result = self.session.wait_for("instances", INSTANCES_UP, || {
             let answer = self
                 .session
                 .call(account, Service::Ec2, "DescribeInstances", &params)?;
@@ -420,7 +420,14 @@ impl Demo {
             }
             let all = states.len() == ids.len() && states.values().all(|s| s == "running");
             Ok((all.then_some(()), status))
-        })
+        });
+        match result {
+            Err(e) if e.to_string().starts_with("timed out") => Err(e.context(
+                "instances stay pending when the daemon has no network: is it running as \
+                 root, without --no-network?",
+            )),
+            other => other,
+        }
     }
 
     fn load_balancer(&mut self) -> anyhow::Result<()> {
