@@ -19,7 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use control::reconcile::{Node, NodeReport, World};
-use dataplane::DataPlane;
+use dataplane::{DataPlane, DataPlaneConfig, ListenerConfig};
 use fabric::{Fabric, Object};
 use netns::Prefix;
 
@@ -75,6 +75,10 @@ impl NetworkNode {
     /// Converges the kernel onto `world`, then the data plane; see [`Node::apply`].
     pub async fn converge(&self, world: World) -> NodeReport {
         let desired = desired_network(&world);
+        let path = data_path(&world);
+        // Listeners that go away reset their connections while their addresses still exist:
+        // once the fabric has removed an address, a reset from it has no route.
+        self.close_removed_listeners(&path.config).await;
         // Processes of instances that are gone die before their namespace does.
         let workloads_ok = match &self.instances {
             Some(i) => i.before_network(&world).await,
@@ -131,7 +135,7 @@ impl NetworkNode {
                 ..InstancesReport::default()
             },
         };
-        let (programmed_endpoints, dp_ok) = self.apply_data_path(&world, &failed_vpcs).await;
+        let (programmed_endpoints, dp_ok) = self.apply_data_path(&world, path, &failed_vpcs).await;
         NodeReport {
             instances_up: instances.up,
             instances_stopped: instances.stopped,
@@ -140,14 +144,33 @@ impl NetworkNode {
         }
     }
 
+    /// Applies the running data plane's configuration without the listeners `next` no longer
+    /// has (or has on another address), so their connections are reset now. Nothing else
+    /// changes; a no-op when no listener goes.
+    async fn close_removed_listeners(&self, next: &DataPlaneConfig) {
+        let current = self.dataplane.config();
+        let stays = |id: &String, l: &ListenerConfig| {
+            next.listeners
+                .get(id)
+                .is_some_and(|n| n.listen == l.listen && n.listen_netns == l.listen_netns)
+        };
+        if current.listeners.iter().all(|(id, l)| stays(id, l)) {
+            return;
+        }
+        let mut interim = (*current).clone();
+        interim.listeners.retain(|id, l| stays(id, l));
+        // Failures are those of the current configuration; the full apply reports them.
+        let _ = self.dataplane.apply(interim).await;
+    }
+
     /// Applies the data path of `world`. Returns the `pending` endpoints now fully served
     /// (every listener bound, their VPC converged) and whether every listener is bound.
     async fn apply_data_path(
         &self,
         world: &World,
+        path: DataPath,
         failed_vpcs: &HashSet<&str>,
     ) -> (Vec<String>, bool) {
-        let path = data_path(world);
         let failures = self.dataplane.apply(path.config).await;
         for f in &failures {
             tracing::warn!(listener = %f.listener, error = %f.error, "listener not bound");
