@@ -148,19 +148,10 @@ impl NetworkNode {
     /// has (or has on another address), so their connections are reset now. Nothing else
     /// changes; a no-op when no listener goes.
     async fn close_removed_listeners(&self, next: &DataPlaneConfig) {
-        let current = self.dataplane.config();
-        let stays = |id: &String, l: &ListenerConfig| {
-            next.listeners
-                .get(id)
-                .is_some_and(|n| n.listen == l.listen && n.listen_netns == l.listen_netns)
-        };
-        if current.listeners.iter().all(|(id, l)| stays(id, l)) {
-            return;
+        if let Some(interim) = without_removed_listeners(&self.dataplane.config(), next) {
+            // Failures are those of the current configuration; the full apply reports them.
+            let _ = self.dataplane.apply(interim).await;
         }
-        let mut interim = (*current).clone();
-        interim.listeners.retain(|id, l| stays(id, l));
-        // Failures are those of the current configuration; the full apply reports them.
-        let _ = self.dataplane.apply(interim).await;
     }
 
     /// Applies the data path of `world`. Returns the `pending` endpoints now fully served
@@ -201,8 +192,97 @@ impl Node for NetworkNode {
     }
 }
 
+/// `current` without the listeners that `next` drops or moves to another address; `None` when
+/// every listener stays.
+fn without_removed_listeners(
+    current: &DataPlaneConfig,
+    next: &DataPlaneConfig,
+) -> Option<DataPlaneConfig> {
+    let stays = |id: &String, l: &ListenerConfig| {
+        next.listeners
+            .get(id)
+            .is_some_and(|n| n.listen == l.listen && n.listen_netns == l.listen_netns)
+    };
+    if current.listeners.iter().all(|(id, l)| stays(id, l)) {
+        return None;
+    }
+    let mut interim = current.clone();
+    interim.listeners.retain(|id, l| stays(id, l));
+    Some(interim)
+}
+
 /// Deletes every namespace of `prefix`, with everything in them (`privlink destroy`).
 /// Returns the names deleted.
 pub async fn destroy(prefix: Prefix) -> fabric::Result<Vec<String>> {
     Fabric::new(prefix).destroy_all().await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use dataplane::{HealthCheckConfig, TargetGroupConfig};
+
+    use super::*;
+
+    fn listener(addr: &str, netns: &str) -> ListenerConfig {
+        let mut l = ListenerConfig::new(addr.parse().unwrap(), "tg", "us-east-1a");
+        l.listen_netns = Some(netns.into());
+        l
+    }
+
+    fn config(listeners: &[(&str, ListenerConfig)]) -> DataPlaneConfig {
+        DataPlaneConfig {
+            listeners: listeners
+                .iter()
+                .map(|(k, l)| ((*k).to_string(), l.clone()))
+                .collect(),
+            target_groups: BTreeMap::from([(
+                "tg".to_string(),
+                TargetGroupConfig::new(Vec::new(), HealthCheckConfig::default()),
+            )]),
+        }
+    }
+
+    #[test]
+    fn only_listeners_that_go_or_move_are_closed_first() {
+        let keep = listener("10.0.1.5:80", "vpc-1");
+        let gone = listener("10.0.2.5:80", "vpc-1");
+        let current = config(&[("keep", keep.clone()), ("gone", gone.clone())]);
+
+        // Unchanged, or only listeners added or retargeted: nothing to close first.
+        assert_eq!(without_removed_listeners(&current, &current), None);
+        let mut retargeted = keep.clone();
+        retargeted.idle_timeout = std::time::Duration::from_secs(60);
+        let next = config(&[
+            ("keep", retargeted),
+            ("gone", gone.clone()),
+            ("new", listener("10.0.3.5:80", "vpc-1")),
+        ]);
+        assert_eq!(without_removed_listeners(&current, &next), None);
+
+        // One removed: the interim configuration is the current one without it.
+        let next = config(&[("keep", keep.clone())]);
+        let interim = without_removed_listeners(&current, &next).unwrap();
+        assert_eq!(interim, config(&[("keep", keep.clone())]));
+
+        // Moved to another address or namespace: closed too.
+        let next = config(&[
+            ("keep", keep.clone()),
+            ("gone", listener("10.0.2.6:80", "vpc-1")),
+        ]);
+        assert_eq!(
+            without_removed_listeners(&current, &next),
+            Some(config(&[("keep", keep.clone())]))
+        );
+        let next = config(&[
+            ("keep", keep.clone()),
+            ("gone", listener("10.0.2.5:80", "vpc-2")),
+        ]);
+        assert_eq!(
+            without_removed_listeners(&current, &next),
+            Some(config(&[("keep", keep)]))
+        );
+    }
 }
