@@ -128,11 +128,17 @@ async fn run_loop<N: Node>(
         }
         let mut wait = RESYNC;
         if let Some(node) = &node {
-            if node_pass(&cp, node.as_ref()).await {
+            let (ok, next_change) = node_pass(&cp, node.as_ref()).await;
+            if ok {
                 retry = RETRY_MIN;
             } else {
                 wait = retry;
                 retry = (retry * 2).min(RETRY_MAX);
+            }
+            // The world changes by itself when a deregistration delay ends: the node must
+            // see the target go then (and reset its connections if the group says so).
+            if let Some(next) = next_change {
+                wait = wait.min(next);
             }
         }
         tokio::select! {
@@ -143,20 +149,39 @@ async fn run_loop<N: Node>(
     }
 }
 
-/// One node pass: snapshot, apply, write back. Returns whether it fully succeeded.
-async fn node_pass<N: Node>(cp: &Arc<ControlPlane>, node: &N) -> bool {
+/// A little past a deregistration delay's end, so the next snapshot no longer holds the target.
+const EXPIRY_SLACK: Duration = Duration::from_millis(20);
+
+/// How long until the next draining target of `world` reaches the end of its deregistration
+/// delay, measured from `now`.
+pub fn next_expiry(world: &World, now: time::OffsetDateTime) -> Option<Duration> {
+    world
+        .target_groups
+        .iter()
+        .flat_map(|tg| {
+            let delay = tg.deregistration_delay();
+            tg.draining.iter().map(move |d| d.since + delay - now)
+        })
+        .min()
+        .map(|left| Duration::try_from(left).unwrap_or(Duration::ZERO) + EXPIRY_SLACK)
+}
+
+/// One node pass: snapshot, apply, write back. Returns whether it fully succeeded, and how
+/// soon the world changes by itself (a draining target's delay ends).
+async fn node_pass<N: Node>(cp: &Arc<ControlPlane>, node: &N) -> (bool, Option<Duration>) {
     let cp2 = cp.clone();
     let world = match tokio::task::spawn_blocking(move || world::snapshot(&cp2)).await {
         Ok(Ok(w)) => w,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "reading the world failed");
-            return false;
+            return (false, None);
         }
         Err(e) => {
             tracing::error!(error = %e, "reading the world panicked");
-            return false;
+            return (false, None);
         }
     };
+    let next_change = next_expiry(&world, crate::common::now());
     let report = node.apply(world).await;
     let cp2 = cp.clone();
     let up = report.instances_up;
@@ -165,11 +190,11 @@ async fn node_pass<N: Node>(cp: &Arc<ControlPlane>, node: &N) -> bool {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "recording running instances failed");
-            return false;
+            return (false, next_change);
         }
         Err(e) => {
             tracing::error!(error = %e, "recording running instances panicked");
-            return false;
+            return (false, next_change);
         }
     }
     let cp2 = cp.clone();
@@ -179,11 +204,11 @@ async fn node_pass<N: Node>(cp: &Arc<ControlPlane>, node: &N) -> bool {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "recording stopped instances failed");
-            return false;
+            return (false, next_change);
         }
         Err(e) => {
             tracing::error!(error = %e, "recording stopped instances panicked");
-            return false;
+            return (false, next_change);
         }
     }
     let cp2 = cp.clone();
@@ -194,12 +219,94 @@ async fn node_pass<N: Node>(cp: &Arc<ControlPlane>, node: &N) -> bool {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "recording programmed endpoints failed");
-            return false;
+            return (false, next_change);
         }
         Err(e) => {
             tracing::error!(error = %e, "recording programmed endpoints panicked");
-            return false;
+            return (false, next_change);
         }
     }
-    !report.retry
+    (!report.retry, next_change)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use model::elb::{DrainingTarget, HealthCheck, Target, TargetGroup};
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    fn group(delay_secs: &str, draining_since: &[i64]) -> TargetGroup {
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let target = |n: usize| Target {
+            id: format!("10.0.1.{n}"),
+            port: 80,
+            availability_zone: None,
+            registered: t0,
+        };
+        TargetGroup {
+            arn: "arn".into(),
+            owner: "111111111111".into(),
+            name: "t".into(),
+            protocol: "TCP".into(),
+            port: 80,
+            vpc_id: "vpc-1".into(),
+            target_type: "ip".into(),
+            ip_address_type: "ipv4".into(),
+            health_check: HealthCheck {
+                enabled: true,
+                protocol: "TCP".into(),
+                port: "traffic-port".into(),
+                path: None,
+                interval_seconds: 30,
+                timeout_seconds: 10,
+                healthy_threshold: 5,
+                unhealthy_threshold: 2,
+                matcher_http_code: None,
+            },
+            attributes: BTreeMap::from([(
+                "deregistration_delay.timeout_seconds".into(),
+                delay_secs.into(),
+            )]),
+            targets: vec![target(1)],
+            tags: Vec::new(),
+            created: t0,
+            draining: draining_since
+                .iter()
+                .enumerate()
+                .map(|(n, s)| DrainingTarget {
+                    target: target(n + 2),
+                    since: t0 + time::Duration::seconds(*s),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_next_pass_comes_when_the_first_deregistration_delay_ends() {
+        let at = |s: i64| OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(s);
+        let world = World {
+            target_groups: vec![group("300", &[10]), group("5", &[20, 1])],
+            ..World::default()
+        };
+        // Delays end at 310, 25 and 6.
+        assert_eq!(
+            next_expiry(&world, at(2)),
+            Some(Duration::from_secs(4) + EXPIRY_SLACK)
+        );
+        // Already over (the snapshot was taken just before): at once.
+        assert_eq!(next_expiry(&world, at(7)), Some(EXPIRY_SLACK));
+        assert_eq!(
+            next_expiry(&World::default(), at(0)),
+            None,
+            "nothing draining: no wake-up"
+        );
+        let idle = World {
+            target_groups: vec![group("5", &[])],
+            ..World::default()
+        };
+        assert_eq!(next_expiry(&idle, at(0)), None);
+    }
 }

@@ -745,3 +745,108 @@ async fn serve(
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::{HealthCheckConfig, TargetConfig};
+
+    const A: &str = "10.0.1.4:80";
+    const B: &str = "10.0.1.5:80";
+
+    fn config(addrs: &[&str]) -> TargetGroupConfig {
+        TargetGroupConfig::new(
+            addrs
+                .iter()
+                .map(|a| TargetConfig::new(a.parse().unwrap(), "zone-a"))
+                .collect(),
+            HealthCheckConfig::default(),
+        )
+    }
+
+    fn entry(g: &Group, addr: &str) -> TargetEntry {
+        let addr: SocketAddr = addr.parse().unwrap();
+        g.view()
+            .targets
+            .iter()
+            .find(|t| t.addr == addr)
+            .unwrap()
+            .clone()
+    }
+
+    /// Reports `health` for the targets at `addrs`, as the checker does.
+    fn verdict(g: &Group, addrs: &[&str], health: TargetHealth) {
+        let changes: Vec<_> = addrs
+            .iter()
+            .map(|a| {
+                let t = entry(g, a);
+                ((t.addr, t.generation), health.clone())
+            })
+            .collect();
+        g.set_health(&changes);
+    }
+
+    fn unhealthy() -> TargetHealth {
+        let mut m = crate::health::HealthMachine::new(1, 1);
+        m.observe(Err(crate::health::Failure::Failed));
+        m.health().clone()
+    }
+
+    #[test]
+    fn a_target_turning_unhealthy_resets_its_connections_only() {
+        let g = Group::new(&config(&[A, B]), true);
+        verdict(&g, &[A, B], TargetHealth::healthy());
+        let (a, b) = (entry(&g, A).reset, entry(&g, B).reset);
+        verdict(&g, &[B], unhealthy());
+        assert!(b.is_cancelled(), "b's connections are reset");
+        assert!(!a.is_cancelled());
+        // Connections made to b from now on (fail-open, recovery) get a fresh token.
+        assert!(!entry(&g, B).reset.is_cancelled());
+        // Staying unhealthy resets nothing more.
+        let fresh = entry(&g, B).reset;
+        verdict(&g, &[B], unhealthy());
+        assert!(!fresh.is_cancelled());
+    }
+
+    #[test]
+    fn failing_open_or_termination_off_keeps_connections() {
+        // The last healthy target turning unhealthy: the node fails open.
+        let g = Group::new(&config(&[A, B]), true);
+        verdict(&g, &[A], TargetHealth::healthy());
+        let a = entry(&g, A).reset;
+        verdict(&g, &[A], unhealthy());
+        assert!(!a.is_cancelled());
+
+        let mut off = config(&[A, B]);
+        off.terminate_unhealthy_connections = false;
+        let g = Group::new(&off, true);
+        verdict(&g, &[A, B], TargetHealth::healthy());
+        let b = entry(&g, B).reset;
+        verdict(&g, &[B], unhealthy());
+        assert!(!b.is_cancelled());
+    }
+
+    #[test]
+    fn targets_leaving_reset_their_connections_only_with_termination() {
+        let g = Group::new(&config(&[A, B]), true);
+        let (a, b) = (entry(&g, A), entry(&g, B));
+        // Draining keeps the target's health and token; dropping it keeps its connections.
+        let mut draining = config(&[A, B]);
+        draining.targets[1].draining = true;
+        g.reconfigure(&draining, true);
+        assert_eq!(entry(&g, B).generation, b.generation);
+        g.reconfigure(&config(&[A]), true);
+        assert!(!b.reset.is_cancelled());
+
+        let mut terminating = config(&[]);
+        terminating.terminate_on_deregistration = true;
+        g.reconfigure(&terminating, true);
+        assert!(a.reset.is_cancelled());
+        // Registered again: a new registration with a fresh token.
+        g.reconfigure(&config(&[A]), true);
+        let again = entry(&g, A);
+        assert_ne!(again.generation, a.generation);
+        assert!(!again.reset.is_cancelled());
+    }
+}

@@ -33,6 +33,8 @@ struct Backend {
     data_peers: Mutex<Vec<SocketAddr>>,
     headers: Mutex<Vec<Vec<u8>>>,
     probes: AtomicU64,
+    /// Data connections that ended with a reset from the proxy.
+    resets: AtomicU64,
     tasks: Mutex<JoinSet<()>>,
 }
 
@@ -48,6 +50,7 @@ impl Backend {
             data_peers: Mutex::new(Vec::new()),
             headers: Mutex::new(Vec::new()),
             probes: AtomicU64::new(0),
+            resets: AtomicU64::new(0),
             tasks: Mutex::new(JoinSet::new()),
         });
         let b = backend.clone();
@@ -114,7 +117,12 @@ impl Backend {
                         return;
                     }
                 }
-                Err(_) => return,
+                Err(e) => {
+                    if e.kind() == std::io::ErrorKind::ConnectionReset {
+                        self.resets.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return;
+                }
             }
         }
         let _ = s.write_all(TRAILER).await;
@@ -214,6 +222,38 @@ async fn closed(s: &mut TcpStream) -> bool {
         Ok(Ok(n)) => panic!("unexpected {n} bytes"),
         Err(_) => panic!("connection still open"),
     }
+}
+
+/// A connection through the proxy that has exchanged one message (so it is established end to
+/// end, with a target chosen).
+async fn held(proxy: SocketAddr) -> TcpStream {
+    let mut s = timeout(PATIENCE, TcpStream::connect(proxy))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(echoes(&mut s).await, "a new connection does not answer");
+    s
+}
+
+/// Whether the connection still carries traffic both ways.
+async fn echoes(s: &mut TcpStream) -> bool {
+    if s.write_all(b"ping").await.is_err() {
+        return false;
+    }
+    let mut echo = [0u8; 4];
+    matches!(timeout(PATIENCE, s.read_exact(&mut echo)).await, Ok(Ok(_))) && &echo == b"ping"
+}
+
+/// A held connection that landed on `backend` (new connections until one does).
+async fn held_on(proxy: SocketAddr, backend: &Backend) -> TcpStream {
+    for _ in 0..64 {
+        let before = backend.data_connections();
+        let s = held(proxy).await;
+        if backend.data_connections() > before {
+            return s;
+        }
+    }
+    panic!("no connection reached {}", backend.addr);
 }
 
 // === Tests ===
@@ -423,14 +463,11 @@ async fn removing_a_listener_resets_its_connections() {
     l.listen = "127.0.0.9:0".parse().unwrap();
     let cfg = config(l, group(&[&a], fast_checks()));
     let (dp, proxy) = start(cfg.clone()).await;
-    let mut s = TcpStream::connect(proxy).await.unwrap();
-    s.write_all(b"ping").await.unwrap();
-    let mut echo = [0u8; 4];
-    timeout(PATIENCE, s.read_exact(&mut echo))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(dp.listener_stats("l1").unwrap().active_connections, 1);
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        conns.push(held(proxy).await);
+    }
+    assert_eq!(dp.listener_stats("l1").unwrap().active_connections, 3);
 
     let mut without = cfg.clone();
     without.listeners.clear();
@@ -441,7 +478,14 @@ async fn removing_a_listener_resets_its_connections() {
             .expect("apply waited for the idle timeout")
             .is_empty()
     );
-    assert!(closed(&mut s).await, "expected a reset");
+    // Both sides are reset: the clients and the target.
+    for s in &mut conns {
+        assert!(closed(s).await, "expected a reset");
+    }
+    wait_until("the target to see its connections reset", || {
+        a.resets.load(Ordering::Relaxed) == 3
+    })
+    .await;
     assert!(dp.local_addr("l1").is_none());
     // The accept loop is gone with its socket.
     let refused = TcpStream::connect(proxy).await;
@@ -717,5 +761,121 @@ async fn deregistration_with_connection_termination_resets_connections() {
     assert!(closed(&mut s).await, "expected a reset");
     exchange(proxy, b"to b").await.unwrap();
     assert_eq!(b.data_connections(), 1);
+    dp.shutdown().await;
+}
+
+#[tokio::test]
+async fn moving_a_listener_resets_its_connections() {
+    let a = Backend::start("127.0.0.2", false).await;
+    let mut l = listener();
+    l.listen = "127.0.0.10:0".parse().unwrap();
+    let mut cfg = config(l, group(&[&a], fast_checks()));
+    let (dp, proxy) = start(cfg.clone()).await;
+    let mut s = held(proxy).await;
+
+    // Same listener id, another address (an endpoint interface replaced): a new socket.
+    cfg.listeners.get_mut("l1").unwrap().listen = "127.0.0.11:0".parse().unwrap();
+    assert!(dp.apply(cfg).await.is_empty());
+    assert!(closed(&mut s).await, "expected a reset");
+    let moved = dp.local_addr("l1").unwrap();
+    assert_eq!(moved.ip().to_string(), "127.0.0.11");
+    exchange(moved, b"moved").await.unwrap();
+    dp.shutdown().await;
+}
+
+#[tokio::test]
+async fn unhealthy_target_keeps_its_connections_while_failing_open() {
+    let a = Backend::start("127.0.0.2", false).await;
+    let hc = HealthCheckConfig {
+        protocol: HealthCheckProtocol::Http {
+            path: "/".into(),
+            matcher: Matcher::default(),
+        },
+        ..fast_checks()
+    };
+    let (dp, proxy) = start(config(listener(), group(&[&a], hc))).await;
+    wait_state(&dp, a.addr, TargetState::Healthy).await;
+    let mut s = held(proxy).await;
+
+    // The only target turns unhealthy: the node fails open, so nothing is reset.
+    a.status.store(503, Ordering::Relaxed);
+    wait_state(&dp, a.addr, TargetState::Unhealthy).await;
+    assert!(echoes(&mut s).await, "reset although failing open");
+    assert_eq!(dp.listener_stats("l1").unwrap().resets, 0);
+    exchange(proxy, b"fail-open").await.unwrap();
+    dp.shutdown().await;
+}
+
+#[tokio::test]
+async fn unhealthy_target_keeps_its_connections_without_termination() {
+    let a = Backend::start("127.0.0.2", false).await;
+    let b = Backend::start("127.0.0.3", false).await;
+    let hc = HealthCheckConfig {
+        protocol: HealthCheckProtocol::Http {
+            path: "/".into(),
+            matcher: Matcher::default(),
+        },
+        ..fast_checks()
+    };
+    let mut tg = group(&[&a, &b], hc);
+    tg.terminate_unhealthy_connections = false;
+    let (dp, proxy) = start(config(listener(), tg)).await;
+    wait_state(&dp, a.addr, TargetState::Healthy).await;
+    wait_state(&dp, b.addr, TargetState::Healthy).await;
+    let mut on_b = held_on(proxy, &b).await;
+
+    b.status.store(503, Ordering::Relaxed);
+    wait_state(&dp, b.addr, TargetState::Unhealthy).await;
+    // a is healthy, yet b keeps its connection: termination is off. New ones go to a.
+    assert!(echoes(&mut on_b).await, "reset although termination is off");
+    let before = b.data_connections();
+    for i in 0..10 {
+        exchange(proxy, format!("to a {i}").as_bytes())
+            .await
+            .unwrap();
+    }
+    assert_eq!(b.data_connections(), before);
+    assert!(echoes(&mut on_b).await);
+    dp.shutdown().await;
+}
+
+#[tokio::test]
+async fn deregistered_target_keeps_its_connections_after_the_delay_by_default() {
+    let a = Backend::start("127.0.0.2", false).await;
+    let b = Backend::start("127.0.0.3", false).await;
+    let mut cfg = config(listener(), group(&[&a, &b], fast_checks()));
+    let (dp, proxy) = start(cfg.clone()).await;
+    wait_state(&dp, a.addr, TargetState::Healthy).await;
+    wait_state(&dp, b.addr, TargetState::Healthy).await;
+    let mut on_b = held_on(proxy, &b).await;
+
+    // Draining, then gone (the delay is over): without connection termination, as on AWS, the
+    // established connection carries on until either end closes it.
+    cfg.target_groups.get_mut("tg1").unwrap().targets[1].draining = true;
+    assert!(dp.apply(cfg.clone()).await.is_empty());
+    assert!(echoes(&mut on_b).await);
+    cfg.target_groups
+        .get_mut("tg1")
+        .unwrap()
+        .targets
+        .truncate(1);
+    assert!(dp.apply(cfg).await.is_empty());
+    assert!(!dp.health_snapshot()["tg1"].contains_key(&b.addr));
+    assert!(echoes(&mut on_b).await, "reset although termination is off");
+    let before = b.data_connections();
+    for i in 0..10 {
+        exchange(proxy, format!("to a {i}").as_bytes())
+            .await
+            .unwrap();
+    }
+    assert_eq!(b.data_connections(), before);
+    // It still ends cleanly when the client is done.
+    on_b.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    timeout(PATIENCE, on_b.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rest, TRAILER);
     dp.shutdown().await;
 }

@@ -19,7 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use control::reconcile::{Node, NodeReport, World};
-use dataplane::DataPlane;
+use dataplane::{DataPlane, DataPlaneConfig, ListenerConfig};
 use fabric::{Fabric, Object};
 use netns::Prefix;
 
@@ -75,6 +75,10 @@ impl NetworkNode {
     /// Converges the kernel onto `world`, then the data plane; see [`Node::apply`].
     pub async fn converge(&self, world: World) -> NodeReport {
         let desired = desired_network(&world);
+        let path = data_path(&world);
+        // Listeners that go away reset their connections while their addresses still exist:
+        // once the fabric has removed an address, a reset from it has no route.
+        self.close_removed_listeners(&path.config).await;
         // Processes of instances that are gone die before their namespace does.
         let workloads_ok = match &self.instances {
             Some(i) => i.before_network(&world).await,
@@ -131,7 +135,7 @@ impl NetworkNode {
                 ..InstancesReport::default()
             },
         };
-        let (programmed_endpoints, dp_ok) = self.apply_data_path(&world, &failed_vpcs).await;
+        let (programmed_endpoints, dp_ok) = self.apply_data_path(&world, path, &failed_vpcs).await;
         NodeReport {
             instances_up: instances.up,
             instances_stopped: instances.stopped,
@@ -140,14 +144,24 @@ impl NetworkNode {
         }
     }
 
+    /// Applies the running data plane's configuration without the listeners `next` no longer
+    /// has (or has on another address), so their connections are reset now. Nothing else
+    /// changes; a no-op when no listener goes.
+    async fn close_removed_listeners(&self, next: &DataPlaneConfig) {
+        if let Some(interim) = without_removed_listeners(&self.dataplane.config(), next) {
+            // Failures are those of the current configuration; the full apply reports them.
+            let _ = self.dataplane.apply(interim).await;
+        }
+    }
+
     /// Applies the data path of `world`. Returns the `pending` endpoints now fully served
     /// (every listener bound, their VPC converged) and whether every listener is bound.
     async fn apply_data_path(
         &self,
         world: &World,
+        path: DataPath,
         failed_vpcs: &HashSet<&str>,
     ) -> (Vec<String>, bool) {
-        let path = data_path(world);
         let failures = self.dataplane.apply(path.config).await;
         for f in &failures {
             tracing::warn!(listener = %f.listener, error = %f.error, "listener not bound");
@@ -178,8 +192,97 @@ impl Node for NetworkNode {
     }
 }
 
+/// `current` without the listeners that `next` drops or moves to another address; `None` when
+/// every listener stays.
+fn without_removed_listeners(
+    current: &DataPlaneConfig,
+    next: &DataPlaneConfig,
+) -> Option<DataPlaneConfig> {
+    let stays = |id: &String, l: &ListenerConfig| {
+        next.listeners
+            .get(id)
+            .is_some_and(|n| n.listen == l.listen && n.listen_netns == l.listen_netns)
+    };
+    if current.listeners.iter().all(|(id, l)| stays(id, l)) {
+        return None;
+    }
+    let mut interim = current.clone();
+    interim.listeners.retain(|id, l| stays(id, l));
+    Some(interim)
+}
+
 /// Deletes every namespace of `prefix`, with everything in them (`privlink destroy`).
 /// Returns the names deleted.
 pub async fn destroy(prefix: Prefix) -> fabric::Result<Vec<String>> {
     Fabric::new(prefix).destroy_all().await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use dataplane::{HealthCheckConfig, TargetGroupConfig};
+
+    use super::*;
+
+    fn listener(addr: &str, netns: &str) -> ListenerConfig {
+        let mut l = ListenerConfig::new(addr.parse().unwrap(), "tg", "us-east-1a");
+        l.listen_netns = Some(netns.into());
+        l
+    }
+
+    fn config(listeners: &[(&str, ListenerConfig)]) -> DataPlaneConfig {
+        DataPlaneConfig {
+            listeners: listeners
+                .iter()
+                .map(|(k, l)| ((*k).to_string(), l.clone()))
+                .collect(),
+            target_groups: BTreeMap::from([(
+                "tg".to_string(),
+                TargetGroupConfig::new(Vec::new(), HealthCheckConfig::default()),
+            )]),
+        }
+    }
+
+    #[test]
+    fn only_listeners_that_go_or_move_are_closed_first() {
+        let keep = listener("10.0.1.5:80", "vpc-1");
+        let gone = listener("10.0.2.5:80", "vpc-1");
+        let current = config(&[("keep", keep.clone()), ("gone", gone.clone())]);
+
+        // Unchanged, or only listeners added or retargeted: nothing to close first.
+        assert_eq!(without_removed_listeners(&current, &current), None);
+        let mut retargeted = keep.clone();
+        retargeted.idle_timeout = std::time::Duration::from_secs(60);
+        let next = config(&[
+            ("keep", retargeted),
+            ("gone", gone.clone()),
+            ("new", listener("10.0.3.5:80", "vpc-1")),
+        ]);
+        assert_eq!(without_removed_listeners(&current, &next), None);
+
+        // One removed: the interim configuration is the current one without it.
+        let next = config(&[("keep", keep.clone())]);
+        let interim = without_removed_listeners(&current, &next).unwrap();
+        assert_eq!(interim, config(&[("keep", keep.clone())]));
+
+        // Moved to another address or namespace: closed too.
+        let next = config(&[
+            ("keep", keep.clone()),
+            ("gone", listener("10.0.2.6:80", "vpc-1")),
+        ]);
+        assert_eq!(
+            without_removed_listeners(&current, &next),
+            Some(config(&[("keep", keep.clone())]))
+        );
+        let next = config(&[
+            ("keep", keep.clone()),
+            ("gone", listener("10.0.2.5:80", "vpc-2")),
+        ]);
+        assert_eq!(
+            without_removed_listeners(&current, &next),
+            Some(config(&[("keep", keep)]))
+        );
+    }
 }

@@ -227,9 +227,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 let _ = rx.recv().await;
             }
         };
+        let mut data_plane = None;
         let reconciler = match network {
             Some((node, instances)) => {
                 tokio::spawn(record_exits(control.clone(), instances.events()));
+                data_plane = Some(node.clone());
                 tokio::spawn(control::reconcile::run_with_node(
                     control.clone(),
                     node,
@@ -253,6 +255,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .context("serving")?;
         let _ = reconciler.await;
+        // Clients see their connections reset, not a clean end of stream that could pass
+        // for a complete answer. (Instances keep running; a restarted daemon serves again.)
+        if let Some(node) = data_plane {
+            node.dataplane().shutdown().await;
+        }
         Ok(())
     })
 }

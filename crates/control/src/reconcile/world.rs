@@ -56,6 +56,13 @@ fn read(db: &mut Db<'_>) -> Result<World, AwsError> {
         .list::<Instance>(None)?
         .into_iter()
         .partition(|i| is_live(i.state));
+    // Draining targets whose deregistration delay has passed are gone, as DescribeTargetHealth
+    // reports them, even though the record keeps them until its next write.
+    let now = crate::common::now();
+    let mut target_groups = db.list::<TargetGroup>(None)?;
+    for tg in &mut target_groups {
+        tg.expire_draining(now);
+    }
     Ok(World {
         vpcs: db.list::<Vpc>(None)?,
         subnets: db.list::<Subnet>(None)?,
@@ -67,7 +74,7 @@ fn read(db: &mut Db<'_>) -> Result<World, AwsError> {
             .collect(),
         interfaces: db.list::<NetworkInterface>(None)?,
         load_balancers: db.list::<LoadBalancer>(None)?,
-        target_groups: db.list::<TargetGroup>(None)?,
+        target_groups,
         listeners: db.list::<Listener>(None)?,
         endpoint_services: db.list::<EndpointService>(None)?,
         endpoints: db.list::<VpcEndpoint>(None)?,
