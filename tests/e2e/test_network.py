@@ -241,10 +241,11 @@ def test_an_instance_gets_eth0_its_address_a_default_route_and_runs(daemon, data
         assert set(ls) == {"lo", "eth0"}
         assert ls["eth0"]["kind"] == "veth"
         assert ls["eth0"]["address"] == enis[iid]["MacAddress"], "eth0 has the ENI's MAC"
-        assert addresses(prefix, iid)["eth0"] == {f"{ip}/24"}
+        assert addresses(prefix, iid)["eth0"] == {f"{ip}/32"}
         routes = ip_json(prefix, iid, "route")
         default = [r for r in routes if r["dst"] == "default"]
         assert default and default[0]["gateway"] == "10.0.1.1" and default[0]["dev"] == "eth0"
+        assert "onlink" in default[0].get("flags", []), "eth0 is a /32: the gateway is onlink"
     # The router end of each instance's veth is a port of the subnet's bridge.
     router = links(prefix, vpc_id)
     (bridge,) = [n for n, l in router.items() if l["kind"] == "bridge"]

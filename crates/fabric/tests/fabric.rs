@@ -295,8 +295,8 @@ async fn two_vpcs_with_the_same_cidr_are_isolated_from_each_other_and_from_the_h
         addresses(&rb, &br("subnet-b2")).await,
         set(&["10.0.3.1/24"])
     );
-    assert_eq!(addresses(&a1, "eth0").await, set(&["10.0.1.10/24"]));
-    assert_eq!(addresses(&b1, "eth0").await, set(&["10.0.1.10/24"]));
+    assert_eq!(addresses(&a1, "eth0").await, set(&["10.0.1.10/32"]));
+    assert_eq!(addresses(&b1, "eth0").await, set(&["10.0.1.10/32"]));
     assert_eq!(
         a1.link("eth0").await.unwrap().unwrap().mac,
         Some(parse_mac(MAC_A1).unwrap())
@@ -518,7 +518,7 @@ async fn changes_to_the_desired_network_are_applied_and_removed_objects_are_gone
     }));
     assert_eq!(scope.inode("i-a2"), inode);
     let a2 = fabric.instance_netns("i-a2").unwrap();
-    assert_eq!(addresses(&a2, "eth0").await, set(&["10.0.1.11/24"]));
+    assert_eq!(addresses(&a2, "eth0").await, set(&["10.0.1.11/32"]));
     assert_eq!(default_gateway(&a2).await, Some(ip("10.0.1.1")));
     assert_eq!(
         controller_name(&ra, &ve("i-a2")).await.as_deref(),

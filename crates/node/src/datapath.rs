@@ -36,7 +36,9 @@ pub fn is_served(state: EndpointState) -> bool {
 ///   consumer VPC, connecting from the load balancer's node in the interface's zone (any node
 ///   when the load balancer has none there), in the provider VPC;
 /// - every load balancer node: the same listeners on the node's own address, for clients
-///   inside the provider VPC;
+///   inside the provider VPC; with the target group's `preserve_client_ip.enabled` their
+///   connections to targets come from the client's own address (PrivateLink traffic never
+///   does, as on AWS);
 /// - target groups per (group, load balancer, zone): health checks come from that zone's node.
 ///   Instance targets are the instance's private address (skipped when the instance is not
 ///   live), ip targets as registered; draining targets are kept as draining.
@@ -70,6 +72,7 @@ pub fn data_path(world: &World) -> DataPath {
                 l.listen_netns = Some(lb.vpc_id.clone());
                 l.idle_timeout = idle;
                 l.source = Some(IpAddr::V4(node.private_ip));
+                l.preserve_client_ip = tg.preserve_client_ip();
                 l.connect_netns = Some(lb.vpc_id.clone());
                 l.cross_zone = cross_zone(lb, tg);
                 out.config.listeners.insert(key, l);
