@@ -470,7 +470,12 @@ impl Inner {
         let bridge_sysctls = vpc
             .subnets
             .iter()
-            .map(|s| (format!("ipv4/conf/{}/send_redirects", s.bridge), "0".to_owned()))
+            .map(|s| {
+                (
+                    format!("ipv4/conf/{}/send_redirects", s.bridge),
+                    "0".to_owned(),
+                )
+            })
             .collect();
         converge_sysctls(&ns, name, bridge_sysctls, changes).await?;
         converge_client_ip_routing(&ns, name, changes).await?;
@@ -705,7 +710,9 @@ async fn converge_client_ip_routing(
     name: &str,
     changes: &mut Vec<Change>,
 ) -> Result<()> {
-    let table = ns.nft_list_table(NftFamily::Ip, CLIENT_IP_NFT_TABLE).await?;
+    let table = ns
+        .nft_list_table(NftFamily::Ip, CLIENT_IP_NFT_TABLE)
+        .await?;
     let loaded = table.is_some_and(|t| {
         let rule = format!("socket transparent 1 meta mark set {CLIENT_IP_MARK:#010x}");
         t.contains("hook prerouting priority mangle") && t.contains(&rule)

@@ -188,7 +188,10 @@ impl fmt::Display for Change {
                 "{namespace}: rule pref {priority} fwmark {fwmark:#x} lookup {table} added"
             ),
             Change::LocalRouteSet { namespace, table } => {
-                write!(f, "{namespace}: route local 0.0.0.0/0 dev lo table {table} set")
+                write!(
+                    f,
+                    "{namespace}: route local 0.0.0.0/0 dev lo table {table} set"
+                )
             }
             Change::NftTableSet { namespace, table } => {
                 write!(f, "{namespace}: nftables table {table} loaded")
