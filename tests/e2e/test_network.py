@@ -126,7 +126,10 @@ def wait_running(ec2, ids, timeout=15):
 def wait_ns(prefix, names, present=True, timeout=15):
     names = set(names)
     if present:
-        wait_until(lambda: names <= namespaces(prefix), timeout, what=f"namespaces {names}")
+        # The name appears before the namespace is mounted on it: wait until it opens.
+        wait_until(lambda: names <= namespaces(prefix) and all(
+            subprocess.run(["ip", "-n", f"{prefix}-{n}", "link"], capture_output=True)
+            .returncode == 0 for n in names), timeout, what=f"namespaces {names}")
     else:
         wait_until(lambda: not (names & namespaces(prefix)), timeout,
                    what=f"namespaces {names} gone")
