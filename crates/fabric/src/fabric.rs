@@ -46,11 +46,10 @@ pub const CLIENT_IP_TABLE: u32 = 0x504c;
 pub const CLIENT_IP_RULE_PRIORITY: u32 = 100;
 /// The router's nftables table (family `ip`) that marks those packets.
 pub const CLIENT_IP_NFT_TABLE: &str = "privlink_clientip";
-/// Its body; the mark in [`CLIENT_IP_MARK`].
-const CLIENT_IP_NFT_BODY: &str = "chain prerouting {
-type filter hook prerouting priority mangle; policy accept;
-socket transparent 1 meta mark set 0x504c
-}";
+/// The rule of [`CLIENT_IP_NFT_TABLE`], as `nft list` prints it.
+fn client_ip_nft_rule() -> String {
+    format!("socket transparent 1 meta mark set {CLIENT_IP_MARK:#010x}")
+}
 
 /// The sysctls of an instance namespace. New namespaces take the host's `ip_forward`; an
 /// instance is not a router. `arp_notify`: `eth0` sends a gratuitous ARP when its MAC
@@ -714,11 +713,14 @@ async fn converge_client_ip_routing(
         .nft_list_table(NftFamily::Ip, CLIENT_IP_NFT_TABLE)
         .await?;
     let loaded = table.is_some_and(|t| {
-        let rule = format!("socket transparent 1 meta mark set {CLIENT_IP_MARK:#010x}");
-        t.contains("hook prerouting priority mangle") && t.contains(&rule)
+        t.contains("hook prerouting priority mangle") && t.contains(&client_ip_nft_rule())
     });
     if !loaded {
-        ns.nft_replace_table(NftFamily::Ip, CLIENT_IP_NFT_TABLE, CLIENT_IP_NFT_BODY)
+        let body = format!(
+            "chain prerouting {{\ntype filter hook prerouting priority mangle; policy accept;\n{}\n}}",
+            client_ip_nft_rule()
+        );
+        ns.nft_replace_table(NftFamily::Ip, CLIENT_IP_NFT_TABLE, &body)
             .await?;
         changes.push(Change::NftTableSet {
             namespace: name.to_owned(),
