@@ -126,7 +126,10 @@ def wait_running(ec2, ids, timeout=15):
 def wait_ns(prefix, names, present=True, timeout=15):
     names = set(names)
     if present:
-        wait_until(lambda: names <= namespaces(prefix), timeout, what=f"namespaces {names}")
+        # The name appears before the namespace is mounted on it: wait until it opens.
+        wait_until(lambda: names <= namespaces(prefix) and all(
+            subprocess.run(["ip", "-n", f"{prefix}-{n}", "link"], capture_output=True)
+            .returncode == 0 for n in names), timeout, what=f"namespaces {names}")
     else:
         wait_until(lambda: not (names & namespaces(prefix)), timeout,
                    what=f"namespaces {names} gone")
@@ -241,10 +244,11 @@ def test_an_instance_gets_eth0_its_address_a_default_route_and_runs(daemon, data
         assert set(ls) == {"lo", "eth0"}
         assert ls["eth0"]["kind"] == "veth"
         assert ls["eth0"]["address"] == enis[iid]["MacAddress"], "eth0 has the ENI's MAC"
-        assert addresses(prefix, iid)["eth0"] == {f"{ip}/24"}
+        assert addresses(prefix, iid)["eth0"] == {f"{ip}/32"}
         routes = ip_json(prefix, iid, "route")
         default = [r for r in routes if r["dst"] == "default"]
         assert default and default[0]["gateway"] == "10.0.1.1" and default[0]["dev"] == "eth0"
+        assert "onlink" in default[0].get("flags", []), "eth0 is a /32: the gateway is onlink"
     # The router end of each instance's veth is a port of the subnet's bridge.
     router = links(prefix, vpc_id)
     (bridge,) = [n for n, l in router.items() if l["kind"] == "bridge"]
@@ -310,6 +314,7 @@ def test_endpoint_and_load_balancer_addresses_are_held_by_the_vpc_routers(daemon
         Filters=[{"Name": "subnet-id", "Values": [psub]}])["NetworkInterfaces"]
     assert node["InterfaceType"] == "network_load_balancer"
     node_ip = node["PrivateIpAddress"]
+    wait_ns(prefix, [pvpc])
     wait_until(lambda: list(bridge_addresses(prefix, pvpc).values()) ==
                [{"10.0.1.1/24", f"{node_ip}/32"}], what="NLB node address on the bridge")
 
@@ -320,6 +325,7 @@ def test_endpoint_and_load_balancer_addresses_are_held_by_the_vpc_routers(daemon
         ServiceId=svc["ServiceId"], AddAllowedPrincipals=[f"arn:aws:iam::{CONSUMER}:root"])
     consumer = daemon.ec2(CONSUMER)
     cvpc, csub = vpc_with_subnet(consumer)
+    wait_ns(prefix, [cvpc])
     ep = consumer.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=cvpc,
                                       ServiceName=svc["ServiceName"],
                                       SubnetIds=[csub])["VpcEndpoint"]

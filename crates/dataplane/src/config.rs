@@ -33,8 +33,15 @@ pub struct ListenerConfig {
     pub target_group: String,
     /// Zone of the NLB node serving this listener.
     pub zone: String,
-    /// That node's address: connections to targets are made from it (`None`: kernel's choice).
+    /// That node's address: connections to targets are made from it (`None`: kernel's choice),
+    /// unless `preserve_client_ip`.
     pub source: Option<IpAddr>,
+    /// `preserve_client_ip.enabled` for clients that use the load balancer directly:
+    /// connections to targets are made from the client's own address (a transparent socket,
+    /// `IP_TRANSPARENT`; the port is the kernel's choice). The namespace of `connect_netns`
+    /// must deliver the targets' replies to such sockets (the fabric's VPC routers do).
+    /// Never set for endpoint listeners: PrivateLink traffic always comes from the node.
+    pub preserve_client_ip: bool,
     /// Network namespace to connect to targets from (`None`: the current one).
     pub connect_netns: Option<String>,
     /// `load_balancing.cross_zone.enabled`.
@@ -57,6 +64,7 @@ impl ListenerConfig {
             target_group: target_group.into(),
             zone: zone.into(),
             source: None,
+            preserve_client_ip: false,
             connect_netns: None,
             cross_zone: false,
             vpc_endpoint_id: None,

@@ -26,7 +26,7 @@ use crate::copy::{PipePool, Relay, RelayEnd};
 use crate::health::{TargetHealth, TargetState};
 use crate::ppv2;
 use crate::select::{self, Candidate, Eligibility, FlowKey};
-use crate::socket::{SocketFactory, connect_from, reset};
+use crate::socket::{SocketFactory, connect_as, connect_from, reset};
 
 /// How long a connection to a target may take before the client is reset.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -684,12 +684,20 @@ async fn serve(
         }
     };
 
+    // With client IP preservation a target that is itself the client cannot be reached: it
+    // would get a SYN from its own address, which it drops; the connect times out, as on AWS.
     let connect = async {
         let socket = shared
             .factory
             .connect_socket(cfg.connect_netns.as_deref(), target)?;
-        match tokio::time::timeout(CONNECT_TIMEOUT, connect_from(socket, cfg.source, target)).await
-        {
+        let connecting = async {
+            if cfg.preserve_client_ip {
+                connect_as(socket, peer.ip(), target).await
+            } else {
+                connect_from(socket, cfg.source, target).await
+            }
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
             Ok(r) => r,
             Err(_) => Err(io::ErrorKind::TimedOut.into()),
         }

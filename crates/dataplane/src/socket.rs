@@ -83,6 +83,23 @@ pub(crate) async fn connect_from(
     socket.connect(remote).await
 }
 
+/// Connects `socket` to `remote` from `client`, an address the namespace does not hold
+/// (client IP preservation): the socket is made transparent (`IP_TRANSPARENT`, which needs
+/// `CAP_NET_ADMIN`), and the namespace must deliver the replies to it rather than forward
+/// them to the client (the fabric's VPC routers do). The port is the kernel's choice.
+pub(crate) async fn connect_as(
+    socket: TcpSocket,
+    client: IpAddr,
+    remote: SocketAddr,
+) -> io::Result<TcpStream> {
+    let sock = socket2::SockRef::from(&socket);
+    match client {
+        IpAddr::V4(_) => sock.set_ip_transparent_v4(true)?,
+        IpAddr::V6(_) => sock.set_ip_transparent_v6(true)?,
+    }
+    connect_from(socket, Some(client), remote).await
+}
+
 /// Closes with RST instead of FIN (AWS resets flows it tears down).
 pub(crate) fn reset(stream: TcpStream) {
     // Failing to set the option still closes the socket, with a FIN.

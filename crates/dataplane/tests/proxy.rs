@@ -611,6 +611,46 @@ async fn connects_from_the_configured_source_address() {
     dp.shutdown().await;
 }
 
+/// Client IP preservation: the target sees the client's address, not the listener's
+/// source. On loopback every 127/8 address is local, so the transparent socket needs no
+/// policy routing here (the fabric's VPC routers provide it); setting `IP_TRANSPARENT`
+/// needs `CAP_NET_ADMIN`.
+#[tokio::test]
+async fn preserving_client_ip_connects_from_the_clients_address() {
+    assert!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0,
+        "this test needs root (IP_TRANSPARENT needs CAP_NET_ADMIN); run it as root, as CI does"
+    );
+    let a = Backend::start("127.0.0.2", false).await;
+    let mut l = listener();
+    l.source = Some("127.0.0.5".parse().unwrap());
+    l.preserve_client_ip = true;
+    let (dp, proxy) = start(config(l, group(&[&a], fast_checks()))).await;
+    for i in 0..3 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.7:0".parse().unwrap()).unwrap();
+        let mut s = timeout(PATIENCE, socket.connect(proxy))
+            .await
+            .unwrap()
+            .unwrap();
+        let msg = format!("from {i}");
+        s.write_all(msg.as_bytes()).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        timeout(PATIENCE, s.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, [msg.as_bytes(), TRAILER].concat());
+    }
+    let peers = a.data_peers.lock().unwrap().clone();
+    assert_eq!(peers.len(), 3);
+    for p in peers {
+        assert_eq!(p.ip().to_string(), "127.0.0.7");
+    }
+    dp.shutdown().await;
+}
+
 #[tokio::test]
 async fn idle_connections_are_closed() {
     let a = Backend::start("127.0.0.2", false).await;

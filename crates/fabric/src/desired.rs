@@ -73,7 +73,7 @@ pub(crate) struct InstancePlan {
     pub(crate) veth: IfName,
     /// The subnet's bridge.
     pub(crate) bridge: IfName,
-    /// ip/prefix_len of the subnet.
+    /// ip/32: everything, the subnet included, goes through the router at base+1.
     pub(crate) address: Ipv4Net,
     /// The subnet's base+1.
     pub(crate) gateway: Ipv4Addr,
@@ -320,7 +320,9 @@ fn plan_instance(
         id: instance.id.clone(),
         veth: IfName::hashed("ve", &instance.id)?,
         bridge: subnet.bridge.clone(),
-        address: Ipv4Net::new(instance.ip, net.prefix_len()).map_err(|e| invalid(e.to_string()))?,
+        // A /32: the instance reaches even its own subnet through the router (see
+        // `fabric.rs`, `converge_instance`).
+        address: Ipv4Net::from(instance.ip),
         gateway: gateway_of(net),
         mac,
     })
@@ -528,7 +530,7 @@ mod tests {
             [net("10.0.1.1/24"), net("10.0.1.50/32")]
         );
         let i = &v.instances[0];
-        assert_eq!(i.address, net("10.0.1.10/24"));
+        assert_eq!(i.address, net("10.0.1.10/32"));
         assert_eq!(i.gateway, ip("10.0.1.1"));
         assert_eq!(i.mac, Some([2, 0xaa, 0xbb, 0, 0, 1]));
         assert_eq!(i.veth, IfName::hashed("ve", "i-vpc-1-1").unwrap());

@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use ipnet::Ipv4Net;
-use netns::{Link, Neighbour, Netns, Prefix};
+use netns::{Link, Neighbour, Netns, NftFamily, Prefix};
 
 use crate::desired::{
     self, DesiredNetwork, INSTANCE_ID_PREFIX, InstancePlan, VpcPlan, check_instance_id,
@@ -25,8 +25,31 @@ use crate::report::{Change, ConvergeReport, Object};
 /// How many instances of a VPC are converged, or namespaces deleted, at once.
 const CONCURRENCY: usize = 8;
 
-/// The sysctls (under `/proc/sys/net/`) of a VPC router: it routes between its subnets.
-const ROUTER_SYSCTLS: &[(&str, &str)] = &[("ipv4/ip_forward", "1")];
+/// The sysctls (under `/proc/sys/net/`) of a VPC router: it routes between its subnets,
+/// and between the instances of one subnet (each holds a /32) without telling them to talk
+/// to each other directly: no ICMP redirects. The kernel sends a redirect when `all` or the
+/// link says so, hence `all`, `default` (for bridges made later) and each bridge.
+const ROUTER_SYSCTLS: &[(&str, &str)] = &[
+    ("ipv4/ip_forward", "1"),
+    ("ipv4/conf/all/send_redirects", "0"),
+    ("ipv4/conf/default/send_redirects", "0"),
+];
+
+/// The mark the router's nftables table sets on packets that belong to a transparent
+/// socket (the data plane's connections to targets made from a client's own address).
+pub const CLIENT_IP_MARK: u32 = 0x504c;
+/// The routing table where such packets find `local 0.0.0.0/0 dev lo`: they are delivered
+/// to the socket instead of forwarded to the client.
+pub const CLIENT_IP_TABLE: u32 = 0x504c;
+/// Priority of the rule sending marked packets to [`CLIENT_IP_TABLE`], before `main`
+/// (32766).
+pub const CLIENT_IP_RULE_PRIORITY: u32 = 100;
+/// The router's nftables table (family `ip`) that marks those packets.
+pub const CLIENT_IP_NFT_TABLE: &str = "privlink_clientip";
+/// The rule of [`CLIENT_IP_NFT_TABLE`], as `nft list` prints it.
+fn client_ip_nft_rule() -> String {
+    format!("socket transparent 1 meta mark set {CLIENT_IP_MARK:#010x}")
+}
 
 /// The sysctls of an instance namespace. New namespaces take the host's `ip_forward`; an
 /// instance is not a router. `arp_notify`: `eth0` sends a gratuitous ARP when its MAC
@@ -389,7 +412,7 @@ impl Inner {
         let mut links = ns.links().await?;
         let mut relist = false;
         bring_up_loopback(&ns, name, &links, changes).await?;
-        converge_sysctls(&ns, name, ROUTER_SYSCTLS, changes).await?;
+        converge_sysctls(&ns, name, owned(ROUTER_SYSCTLS), changes).await?;
 
         let bridges: BTreeSet<&str> = vpc.subnets.iter().map(|s| s.bridge.as_str()).collect();
         for link in &links {
@@ -442,6 +465,19 @@ impl Inner {
                 });
             }
         }
+
+        let bridge_sysctls = vpc
+            .subnets
+            .iter()
+            .map(|s| {
+                (
+                    format!("ipv4/conf/{}/send_redirects", s.bridge),
+                    "0".to_owned(),
+                )
+            })
+            .collect();
+        converge_sysctls(&ns, name, bridge_sysctls, changes).await?;
+        converge_client_ip_routing(&ns, name, changes).await?;
 
         // Static ARP entries: the router knows where every instance is, so it never asks,
         // and never keeps the MAC of an address's previous holder. Entries of addresses
@@ -496,7 +532,7 @@ impl Inner {
         }
         let links = ns.links().await?;
         bring_up_loopback(&ns, name, &links, changes).await?;
-        converge_sysctls(&ns, name, INSTANCE_SYSCTLS, changes).await?;
+        converge_sysctls(&ns, name, owned(INSTANCE_SYSCTLS), changes).await?;
         for link in &links {
             if link.name != INSTANCE_LINK
                 && (link.is_bridge() || link.is_veth())
@@ -614,14 +650,21 @@ impl Inner {
                 link: INSTANCE_LINK.to_owned(),
             });
         }
+        // `eth0` holds a /32, so the gateway is on the link by decree (`onlink`), and every
+        // packet, to the instance's own subnet too, goes through the router — as in a VPC,
+        // where the router sees all traffic. The data plane relies on it: a target answering
+        // a client whose address the proxy connected from (client IP preservation) must
+        // answer through the router, which delivers the reply to the proxy.
         let routes = ns.routes().await?;
         let routed = routes.iter().any(|r| {
             r.destination.prefix_len() == 0
                 && r.gateway == Some(instance.gateway)
                 && r.oif == Some(eth0.index)
+                && r.onlink
         });
         if !routed {
-            ns.add_default_route(instance.gateway).await?;
+            ns.add_default_route_onlink(instance.gateway, INSTANCE_LINK)
+                .await?;
             changes.push(Change::DefaultRouteSet {
                 namespace: name.to_owned(),
                 gateway: instance.gateway,
@@ -649,23 +692,89 @@ async fn converge_instance_firewall(_ns: &Netns, _instance: &InstancePlan) -> Re
     Ok(Vec::new())
 }
 
+fn owned(sysctls: &[(&str, &str)]) -> Vec<(String, String)> {
+    sysctls
+        .iter()
+        .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Client IP preservation in a VPC router: the data plane connects to targets from a
+/// client's own address through a transparent socket (`IP_TRANSPARENT`), and the target's
+/// replies, addressed to that client, arrive here to be routed. The nftables table marks the
+/// packets that belong to a transparent socket, and the rule and the `local` route deliver
+/// marked packets to the socket instead of forwarding them to the client.
+async fn converge_client_ip_routing(
+    ns: &Netns,
+    name: &str,
+    changes: &mut Vec<Change>,
+) -> Result<()> {
+    let table = ns
+        .nft_list_table(NftFamily::Ip, CLIENT_IP_NFT_TABLE)
+        .await?;
+    let loaded = table.is_some_and(|t| {
+        t.contains("hook prerouting priority mangle") && t.contains(&client_ip_nft_rule())
+    });
+    if !loaded {
+        let body = format!(
+            "chain prerouting {{\ntype filter hook prerouting priority mangle; policy accept;\n{}\n}}",
+            client_ip_nft_rule()
+        );
+        ns.nft_replace_table(NftFamily::Ip, CLIENT_IP_NFT_TABLE, &body)
+            .await?;
+        changes.push(Change::NftTableSet {
+            namespace: name.to_owned(),
+            table: CLIENT_IP_NFT_TABLE.to_owned(),
+        });
+    }
+    let ruled = ns.rules().await?.iter().any(|r| {
+        r.priority == CLIENT_IP_RULE_PRIORITY
+            && r.fwmark == Some(CLIENT_IP_MARK)
+            && r.table == CLIENT_IP_TABLE
+    });
+    if !ruled {
+        ns.add_fwmark_rule(CLIENT_IP_MARK, CLIENT_IP_TABLE, CLIENT_IP_RULE_PRIORITY)
+            .await?;
+        changes.push(Change::RuleAdded {
+            namespace: name.to_owned(),
+            priority: CLIENT_IP_RULE_PRIORITY,
+            fwmark: CLIENT_IP_MARK,
+            table: CLIENT_IP_TABLE,
+        });
+    }
+    let routed = ns
+        .table_routes(CLIENT_IP_TABLE)
+        .await?
+        .iter()
+        .any(|r| r.local && r.destination.prefix_len() == 0);
+    if !routed {
+        ns.add_local_route(Ipv4Net::default(), CLIENT_IP_TABLE)
+            .await?;
+        changes.push(Change::LocalRouteSet {
+            namespace: name.to_owned(),
+            table: CLIENT_IP_TABLE,
+        });
+    }
+    Ok(())
+}
+
 /// Sets the sysctls that differ from `wanted`, in one job on the namespace's worker (the
 /// kernel resolves `/proc/sys/net` against the namespace of the thread that opens it).
 async fn converge_sysctls(
     ns: &Netns,
     name: &str,
-    wanted: &'static [(&'static str, &'static str)],
+    wanted: Vec<(String, String)>,
     changes: &mut Vec<Change>,
 ) -> Result<()> {
     let set = ns
         .run_async(
-            move || -> Result<Vec<(&'static str, &'static str)>, (PathBuf, io::Error)> {
+            move || -> Result<Vec<(String, String)>, (PathBuf, io::Error)> {
                 let mut set = Vec::new();
-                for &(key, value) in wanted {
-                    let path = Path::new("/proc/sys/net").join(key);
+                for (key, value) in wanted {
+                    let path = Path::new("/proc/sys/net").join(&key);
                     let current = fs::read_to_string(&path).map_err(|e| (path.clone(), e))?;
                     if current.trim() != value {
-                        fs::write(&path, value).map_err(|e| (path.clone(), e))?;
+                        fs::write(&path, &value).map_err(|e| (path.clone(), e))?;
                         set.push((key, value));
                     }
                 }
@@ -681,8 +790,8 @@ async fn converge_sysctls(
     for (key, value) in set {
         changes.push(Change::SysctlSet {
             namespace: name.to_owned(),
-            key: key.to_owned(),
-            value: value.to_owned(),
+            key,
+            value,
         });
     }
     Ok(())

@@ -113,5 +113,8 @@ mod report;
 
 pub use desired::{DesiredNetwork, InstanceNet, SubnetNet, VpcNet, parse_mac};
 pub use error::{Error, Result};
-pub use fabric::{Fabric, INSTANCE_LINK};
+pub use fabric::{
+    CLIENT_IP_MARK, CLIENT_IP_NFT_TABLE, CLIENT_IP_RULE_PRIORITY, CLIENT_IP_TABLE, Fabric,
+    INSTANCE_LINK,
+};
 pub use report::{Change, ConvergeError, ConvergeReport, Object};

@@ -80,6 +80,17 @@ pub enum Change {
         key: String,
         value: String,
     },
+    /// A policy-routing rule was added: packets marked `fwmark` look up `table`.
+    RuleAdded {
+        namespace: String,
+        priority: u32,
+        fwmark: u32,
+        table: u32,
+    },
+    /// The route `local 0.0.0.0/0 dev lo` was set in `table`.
+    LocalRouteSet { namespace: String, table: u32 },
+    /// An nftables table was (re)loaded.
+    NftTableSet { namespace: String, table: String },
 }
 
 impl Change {
@@ -99,7 +110,10 @@ impl Change {
             | Change::DefaultRouteSet { namespace, .. }
             | Change::NeighbourSet { namespace, .. }
             | Change::NeighbourDeleted { namespace, .. }
-            | Change::SysctlSet { namespace, .. } => namespace,
+            | Change::SysctlSet { namespace, .. }
+            | Change::RuleAdded { namespace, .. }
+            | Change::LocalRouteSet { namespace, .. }
+            | Change::NftTableSet { namespace, .. } => namespace,
         }
     }
 }
@@ -164,6 +178,24 @@ impl fmt::Display for Change {
                 key,
                 value,
             } => write!(f, "{namespace}: sysctl net/{key} set to {value}"),
+            Change::RuleAdded {
+                namespace,
+                priority,
+                fwmark,
+                table,
+            } => write!(
+                f,
+                "{namespace}: rule pref {priority} fwmark {fwmark:#x} lookup {table} added"
+            ),
+            Change::LocalRouteSet { namespace, table } => {
+                write!(
+                    f,
+                    "{namespace}: route local 0.0.0.0/0 dev lo table {table} set"
+                )
+            }
+            Change::NftTableSet { namespace, table } => {
+                write!(f, "{namespace}: nftables table {table} loaded")
+            }
         }
     }
 }

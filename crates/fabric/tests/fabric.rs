@@ -17,10 +17,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use fabric::{
-    Change, DesiredNetwork, Error, Fabric, InstanceNet, Object, SubnetNet, VpcNet, parse_mac,
+    CLIENT_IP_MARK, CLIENT_IP_NFT_TABLE, CLIENT_IP_RULE_PRIORITY, CLIENT_IP_TABLE, Change,
+    DesiredNetwork, Error, Fabric, InstanceNet, Object, SubnetNet, VpcNet, parse_mac,
 };
 use ipnet::Ipv4Net;
 use netns::{IfName, Netns, Prefix};
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
@@ -192,6 +194,31 @@ async fn connect(ns: &Netns, peer: SocketAddr) -> std::io::Result<TcpStream> {
 /// Connects from `client` to a listener on `listen_on` in `server`, sends a line and reads
 /// the answer; returns the client address the server saw.
 async fn exchange(server: &Netns, listen_on: SocketAddr, client: &Netns) -> SocketAddr {
+    let socket = TcpSocket::from_std_stream(client.tcp_socket(sa("0.0.0.0", 0)).await.unwrap());
+    exchange_over(server, listen_on, socket).await
+}
+
+/// A socket in `router` bound to `client`, an address the router does not hold, with
+/// `IP_TRANSPARENT` — as the data plane makes them for client IP preservation.
+fn transparent_socket(router: &Netns, client: Ipv4Addr) -> TcpSocket {
+    let made = router
+        .run(move || -> std::io::Result<std::net::TcpStream> {
+            let s = Socket::new(
+                Domain::IPV4,
+                Type::STREAM.nonblocking(),
+                Some(Protocol::TCP),
+            )?;
+            s.set_ip_transparent_v4(true)?;
+            s.bind(&SocketAddr::new(client.into(), 0).into())?;
+            Ok(s.into())
+        })
+        .unwrap()
+        .unwrap();
+    TcpSocket::from_std_stream(made)
+}
+
+/// Like [`exchange`], over `socket` (unconnected).
+async fn exchange_over(server: &Netns, listen_on: SocketAddr, socket: TcpSocket) -> SocketAddr {
     let listener = listen(server, listen_on).await;
     let target = listener.local_addr().unwrap();
     let accepted = tokio::spawn(async move {
@@ -202,8 +229,9 @@ async fn exchange(server: &Netns, listen_on: SocketAddr, client: &Netns) -> Sock
         conn.write_all(b"pong\n").await.unwrap();
         peer
     });
-    let mut conn = connect(client, target)
+    let mut conn = tokio::time::timeout(TIMEOUT, socket.connect(target))
         .await
+        .unwrap_or_else(|_| panic!("connect to {target} timed out"))
         .unwrap_or_else(|e| panic!("connect to {target} failed: {e}"));
     conn.write_all(b"ping\n").await.unwrap();
     let mut answer = Vec::new();
@@ -295,8 +323,8 @@ async fn two_vpcs_with_the_same_cidr_are_isolated_from_each_other_and_from_the_h
         addresses(&rb, &br("subnet-b2")).await,
         set(&["10.0.3.1/24"])
     );
-    assert_eq!(addresses(&a1, "eth0").await, set(&["10.0.1.10/24"]));
-    assert_eq!(addresses(&b1, "eth0").await, set(&["10.0.1.10/24"]));
+    assert_eq!(addresses(&a1, "eth0").await, set(&["10.0.1.10/32"]));
+    assert_eq!(addresses(&b1, "eth0").await, set(&["10.0.1.10/32"]));
     assert_eq!(
         a1.link("eth0").await.unwrap().unwrap().mac,
         Some(parse_mac(MAC_A1).unwrap())
@@ -518,7 +546,7 @@ async fn changes_to_the_desired_network_are_applied_and_removed_objects_are_gone
     }));
     assert_eq!(scope.inode("i-a2"), inode);
     let a2 = fabric.instance_netns("i-a2").unwrap();
-    assert_eq!(addresses(&a2, "eth0").await, set(&["10.0.1.11/24"]));
+    assert_eq!(addresses(&a2, "eth0").await, set(&["10.0.1.11/32"]));
     assert_eq!(default_gateway(&a2).await, Some(ip("10.0.1.1")));
     assert_eq!(
         controller_name(&ra, &ve("i-a2")).await.as_deref(),
@@ -685,6 +713,119 @@ async fn a_reused_address_is_reachable_at_once() {
     )
     .await;
     assert_eq!(seen.ip(), ip("10.0.1.1"));
+}
+
+/// Client IP preservation: the router delivers a target's replies to a transparent socket
+/// bound to the client's address instead of forwarding them to the client, and every
+/// instance (a /32) reaches even its own subnet through the router, so a target of the
+/// client's own subnet answers through it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routers_deliver_replies_to_transparent_sockets_and_instances_route_through_them() {
+    let scope = Scope::new();
+    let fabric = scope.fabric();
+    let mut desired = world();
+    vpc(&mut desired, "vpc-a")
+        .instances
+        .push(instance("i-a3", "subnet-a1", "10.0.1.11", None));
+    converge_settled(&fabric, &desired).await;
+    let ra = fabric.vpc_netns("vpc-a").unwrap();
+    let (a1, a2, a3) = (scope.ns("i-a1"), scope.ns("i-a2"), scope.ns("i-a3"));
+
+    // The router's policy: marked packets are local.
+    assert!(ra.rules().await.unwrap().contains(&netns::Rule {
+        priority: CLIENT_IP_RULE_PRIORITY,
+        fwmark: Some(CLIENT_IP_MARK),
+        table: CLIENT_IP_TABLE,
+    }));
+    let local: Vec<_> = ra.table_routes(CLIENT_IP_TABLE).await.unwrap();
+    assert!(
+        local
+            .iter()
+            .any(|r| r.local && r.destination == net("0.0.0.0/0")),
+        "{local:?}"
+    );
+    let table = ra
+        .nft_list_table(netns::NftFamily::Ip, CLIENT_IP_NFT_TABLE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        table.contains("socket transparent 1 meta mark set 0x0000504c"),
+        "{table}"
+    );
+    let bridge = br("subnet-a1");
+    let redirects = ra
+        .run(move || {
+            std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{bridge}/send_redirects"))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(redirects.trim(), "0");
+    // The instances' default route: onlink, via base+1.
+    let default = a1
+        .routes()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.destination.prefix_len() == 0)
+        .unwrap();
+    assert!(
+        default.onlink && default.gateway == Some(ip("10.0.1.1")),
+        "{default:?}"
+    );
+
+    // Instances of one subnet reach each other (through the router), and across subnets.
+    assert_eq!(
+        exchange(&a3, sa("10.0.1.11", 0), &a1).await.ip(),
+        ip("10.0.1.10")
+    );
+    assert_eq!(
+        exchange(&a2, sa("10.0.2.10", 0), &a1).await.ip(),
+        ip("10.0.1.10")
+    );
+
+    // A connection from the router as i-a1 reaches a target in another subnet and in i-a1's
+    // own subnet; both see i-a1's address, and their replies come back to the router.
+    for (target, addr) in [(&a2, "10.0.2.10"), (&a3, "10.0.1.11")] {
+        let socket = transparent_socket(&ra, ip("10.0.1.10"));
+        let peer = exchange_over(target, sa(addr, 0), socket).await;
+        assert_eq!(peer.ip(), ip("10.0.1.10"), "{addr}");
+    }
+
+    // Drift is repaired: the table, the rule's route and a bridge's sysctl.
+    ra.nft_delete_table(netns::NftFamily::Ip, CLIENT_IP_NFT_TABLE)
+        .await
+        .unwrap();
+    let bridge = br("subnet-a2");
+    ra.run(move || {
+        std::fs::write(
+            format!("/proc/sys/net/ipv4/conf/{bridge}/send_redirects"),
+            "1",
+        )
+    })
+    .unwrap()
+    .unwrap();
+    let changes = converge_settled(&fabric, &desired).await;
+    assert!(
+        changes.contains(&Change::NftTableSet {
+            namespace: "vpc-a".into(),
+            table: CLIENT_IP_NFT_TABLE.into(),
+        }),
+        "{changes:?}"
+    );
+    assert!(
+        changes.contains(&Change::SysctlSet {
+            namespace: "vpc-a".into(),
+            key: format!("ipv4/conf/{}/send_redirects", br("subnet-a2")),
+            value: "0".into(),
+        }),
+        "{changes:?}"
+    );
+    let socket = transparent_socket(&ra, ip("10.0.1.10"));
+    assert_eq!(
+        exchange_over(&a2, sa("10.0.2.10", 0), socket).await.ip(),
+        ip("10.0.1.10")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

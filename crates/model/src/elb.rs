@@ -173,6 +173,13 @@ impl TargetGroup {
             .is_some_and(|v| v == "true")
     }
 
+    /// `preserve_client_ip.enabled` (AWS default: on for instance targets, off for ip targets
+    /// over TCP).
+    pub fn preserve_client_ip(&self) -> bool {
+        self.attribute("preserve_client_ip.enabled")
+            .is_some_and(|v| v == "true")
+    }
+
     /// Drops draining targets whose deregistration delay has passed at `now`.
     pub fn expire_draining(&mut self, now: OffsetDateTime) {
         let delay = self.deregistration_delay();

@@ -106,7 +106,7 @@ pub mod sock;
 mod worker;
 
 pub use error::{Error, Result};
-pub use link::{Link, Neighbour, Route};
+pub use link::{Link, Neighbour, Route, Rule};
 pub use name::{IFNAMSIZ_MAX, IfName, NS_NAME_MAX, Prefix};
 pub use nft::{NftFamily, nft_program, replace_table_script};
 pub use ns::{CleanupGuard, NETNS_DIR, Netns, cleanup, delete, exists, list};

@@ -20,8 +20,11 @@ use rtnetlink::packet_route::link::{
 use rtnetlink::packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteScope};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteScope, RouteType,
+};
+use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
+use rtnetlink::{Handle, IpVersion, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::error::{Error, Result};
 use crate::name::validate_ifname;
@@ -56,7 +59,7 @@ pub struct Neighbour {
     pub permanent: bool,
 }
 
-/// An IPv4 route of the main table.
+/// An IPv4 route of one routing table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     /// Destination prefix (`0.0.0.0/0` for the default route).
@@ -65,6 +68,42 @@ pub struct Route {
     pub gateway: Option<Ipv4Addr>,
     /// Output interface index.
     pub oif: Option<u32>,
+    /// The next hop is taken as directly on the link (`onlink`), whatever the link's
+    /// addresses.
+    pub onlink: bool,
+    /// A `local` route: matching packets are delivered to this host.
+    pub local: bool,
+}
+
+/// An IPv4 policy-routing rule (`ip rule`) that looks up a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Its priority (`pref`); rules are tried in increasing order.
+    pub priority: u32,
+    /// The firewall mark it matches, if any.
+    pub fwmark: Option<u32>,
+    /// The table it looks up.
+    pub table: u32,
+}
+
+fn parse_rule(msg: &RuleMessage) -> Option<Rule> {
+    if msg.header.action != RuleAction::ToTable {
+        return None;
+    }
+    let mut rule = Rule {
+        priority: 0,
+        fwmark: None,
+        table: u32::from(msg.header.table),
+    };
+    for attr in &msg.attributes {
+        match attr {
+            RuleAttribute::Priority(p) => rule.priority = *p,
+            RuleAttribute::FwMark(m) => rule.fwmark = Some(*m),
+            RuleAttribute::Table(t) => rule.table = *t,
+            _ => {}
+        }
+    }
+    Some(rule)
 }
 
 fn is_errno(e: &rtnetlink::Error, errno: Errno) -> bool {
@@ -575,6 +614,12 @@ impl Netns {
 
     /// The IPv4 routes of the main table.
     pub async fn routes(&self) -> Result<Vec<Route>> {
+        self.table_routes(u32::from(RouteHeader::RT_TABLE_MAIN))
+            .await
+    }
+
+    /// The IPv4 routes of routing table `table`.
+    pub async fn table_routes(&self, table: u32) -> Result<Vec<Route>> {
         let ctx = self.ctx();
         self.netlink(move |h| async move {
             let messages: Vec<_> = h
@@ -586,7 +631,7 @@ impl Netns {
                 .map_err(ctx.err("list routes"))?;
             let mut routes = Vec::new();
             for m in messages {
-                let table = m
+                let in_table = m
                     .attributes
                     .iter()
                     .find_map(|a| match a {
@@ -594,13 +639,15 @@ impl Netns {
                         _ => None,
                     })
                     .unwrap_or(u32::from(m.header.table));
-                if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
+                if in_table != table {
                     continue;
                 }
                 let mut route = Route {
                     destination: Ipv4Net::default(),
                     gateway: None,
                     oif: None,
+                    onlink: m.header.flags.contains(RouteFlags::Onlink),
+                    local: m.header.kind == RouteType::Local,
                 };
                 for attr in &m.attributes {
                     match attr {
@@ -619,6 +666,96 @@ impl Netns {
                 routes.push(route);
             }
             Ok(routes)
+        })
+        .await
+    }
+
+    /// Adds (or replaces) the default route through `gateway` out of `link`, with the
+    /// gateway taken as on the link (`onlink`): the link's own address may be a /32 that
+    /// does not cover the gateway.
+    pub async fn add_default_route_onlink(&self, gateway: Ipv4Addr, link: &str) -> Result<()> {
+        check_names(&[link])?;
+        let (ctx, link) = (self.ctx(), link.to_owned());
+        self.netlink(move |h| async move {
+            let index = ctx.index(&h, &link).await?;
+            let route = RouteMessageBuilder::<Ipv4Addr>::new()
+                .gateway(gateway)
+                .output_interface(index)
+                .onlink()
+                .build();
+            h.route()
+                .add(route)
+                .replace()
+                .execute()
+                .await
+                .map_err(ctx.err(format!("add default route via {gateway} dev {link} onlink")))
+        })
+        .await
+    }
+
+    /// Adds (or replaces) `local <destination> dev lo table <table>`: packets routed by
+    /// that table to `destination` are delivered to this namespace's own sockets.
+    pub async fn add_local_route(&self, destination: Ipv4Net, table: u32) -> Result<()> {
+        let ctx = self.ctx();
+        self.netlink(move |h| async move {
+            let lo = ctx.index(&h, "lo").await?;
+            let mut route = RouteMessageBuilder::<Ipv4Addr>::new()
+                .kind(RouteType::Local)
+                .scope(RouteScope::Host)
+                .table_id(table)
+                .output_interface(lo);
+            if destination.prefix_len() > 0 {
+                route = route.destination_prefix(destination.network(), destination.prefix_len());
+            }
+            h.route()
+                .add(route.build())
+                .replace()
+                .execute()
+                .await
+                .map_err(ctx.err(format!("add local route {destination} table {table}")))
+        })
+        .await
+    }
+
+    /// The IPv4 policy-routing rules that look up a table (`ip rule`), the kernel's own
+    /// (`local`, `main`, `default`) included.
+    pub async fn rules(&self) -> Result<Vec<Rule>> {
+        let ctx = self.ctx();
+        self.netlink(move |h| async move {
+            let messages: Vec<RuleMessage> = h
+                .rule()
+                .get(IpVersion::V4)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(ctx.err("list rules"))?;
+            Ok(messages.iter().filter_map(parse_rule).collect())
+        })
+        .await
+    }
+
+    /// Adds `ip rule add pref <priority> fwmark <fwmark> lookup <table>`; an identical rule
+    /// already there is accepted.
+    pub async fn add_fwmark_rule(&self, fwmark: u32, table: u32, priority: u32) -> Result<()> {
+        let ctx = self.ctx();
+        self.netlink(move |h| async move {
+            let added = h
+                .rule()
+                .add()
+                .v4()
+                .fw_mark(fwmark)
+                .table_id(table)
+                .priority(priority)
+                .action(RuleAction::ToTable)
+                .execute()
+                .await;
+            match added {
+                Ok(()) => Ok(()),
+                Err(e) if is_errno(&e, Errno::EEXIST) => Ok(()),
+                Err(e) => Err(ctx.err(format!(
+                    "add rule pref {priority} fwmark {fwmark:#x} lookup {table}"
+                ))(e)),
+            }
         })
         .await
     }

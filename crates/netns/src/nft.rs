@@ -156,6 +156,19 @@ impl Netns {
         .await
     }
 
+    /// The table `family name` as `nft list table` prints it, or `None` if there is none.
+    pub async fn nft_list_table(&self, family: NftFamily, name: &str) -> Result<Option<String>> {
+        validate_table_name(name)?;
+        let family = family.to_string();
+        match self.nft(&["list", "table", &family, name], None).await {
+            Ok(out) => Ok(Some(out)),
+            Err(Error::Nft { stderr, .. }) if stderr.contains("No such file or directory") => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The namespace's whole ruleset (`nft list ruleset`).
     pub async fn nft_list_ruleset(&self) -> Result<String> {
         self.nft(&["list", "ruleset"], None).await

@@ -410,9 +410,46 @@ async fn links_addresses_and_routes() {
             .iter()
             .any(|r| r.destination == v4([10, 251, 0, 0], 16) && r.gateway.is_none())
     );
+    assert!(!default.onlink && !default.local);
     assert!(b.delete_route(v4([10, 250, 0, 0], 16)).await.unwrap());
     assert!(!b.delete_route(v4([10, 250, 0, 0], 16)).await.unwrap());
     assert!(b.delete_route(Ipv4Net::default()).await.unwrap());
+
+    // An onlink default route: the gateway need not be covered by the link's addresses.
+    b.add_default_route_onlink(Ipv4Addr::new(10, 99, 0, 1), &vb)
+        .await
+        .unwrap();
+    let default = b
+        .routes()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.destination.prefix_len() == 0)
+        .unwrap();
+    assert!(default.onlink, "{default:?}");
+    assert_eq!(default.gateway, Some(Ipv4Addr::new(10, 99, 0, 1)));
+    assert!(b.delete_route(Ipv4Net::default()).await.unwrap());
+
+    // Policy routing: a fwmark rule (idempotent) and a local route in its table.
+    b.add_fwmark_rule(0x77, 3000, 120).await.unwrap();
+    b.add_fwmark_rule(0x77, 3000, 120).await.unwrap();
+    let rule = netns::Rule {
+        priority: 120,
+        fwmark: Some(0x77),
+        table: 3000,
+    };
+    let rules = b.rules().await.unwrap();
+    assert_eq!(rules.iter().filter(|r| **r == rule).count(), 1, "{rules:?}");
+    assert!(
+        rules.iter().any(|r| r.table == 254 && r.fwmark.is_none()),
+        "main: {rules:?}"
+    );
+    b.add_local_route(Ipv4Net::default(), 3000).await.unwrap();
+    b.add_local_route(Ipv4Net::default(), 3000).await.unwrap();
+    let table = b.table_routes(3000).await.unwrap();
+    assert_eq!(table.len(), 1, "{table:?}");
+    assert!(table[0].local && table[0].destination.prefix_len() == 0);
+    assert!(b.routes().await.unwrap().iter().all(|r| !r.local));
     assert!(
         b.routes()
             .await
@@ -699,6 +736,18 @@ async fn nft_tables_load_and_are_replaced_atomically_inside_the_namespace() {
         other => panic!("expected an nft error, got {other:?}"),
     }
     assert_eq!(a.nft_list_ruleset().await.unwrap(), ruleset);
+
+    // One table listed; none when it does not exist.
+    let listed = a
+        .nft_list_table(NftFamily::Inet, &table)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        listed.contains(&format!("tcp dport {other} reject")),
+        "{listed}"
+    );
+    assert_eq!(a.nft_list_table(NftFamily::Ip, &table).await.unwrap(), None);
 
     // The host's ruleset never had it (read-only look).
     let host = std::process::Command::new(netns::nft_program().unwrap())

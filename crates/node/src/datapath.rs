@@ -36,7 +36,9 @@ pub fn is_served(state: EndpointState) -> bool {
 ///   consumer VPC, connecting from the load balancer's node in the interface's zone (any node
 ///   when the load balancer has none there), in the provider VPC;
 /// - every load balancer node: the same listeners on the node's own address, for clients
-///   inside the provider VPC;
+///   inside the provider VPC; with the target group's `preserve_client_ip.enabled` their
+///   connections to targets come from the client's own address (PrivateLink traffic never
+///   does, as on AWS);
 /// - target groups per (group, load balancer, zone): health checks come from that zone's node.
 ///   Instance targets are the instance's private address (skipped when the instance is not
 ///   live), ip targets as registered; draining targets are kept as draining.
@@ -70,6 +72,7 @@ pub fn data_path(world: &World) -> DataPath {
                 l.listen_netns = Some(lb.vpc_id.clone());
                 l.idle_timeout = idle;
                 l.source = Some(IpAddr::V4(node.private_ip));
+                l.preserve_client_ip = tg.preserve_client_ip();
                 l.connect_netns = Some(lb.vpc_id.clone());
                 l.cross_zone = cross_zone(lb, tg);
                 out.config.listeners.insert(key, l);
@@ -257,5 +260,134 @@ fn health_check(tg: &TargetGroup, lb: &LoadBalancer, node: &LoadBalancerNode) ->
         unhealthy_threshold: u32::try_from(positive(hc.unhealthy_threshold, 2)).unwrap_or(2),
         source: Some(IpAddr::V4(node.private_ip)),
         netns: Some(lb.vpc_id.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use model::elb::{ForwardAction, HealthCheck, Listener, LoadBalancerNode, Target};
+    use time::OffsetDateTime;
+
+    use super::*;
+
+    const LB_ARN: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:111111111111:loadbalancer/net/app/0123456789abcdef";
+
+    fn lb() -> LoadBalancer {
+        LoadBalancer {
+            arn: LB_ARN.into(),
+            owner: "111111111111".into(),
+            name: "app".into(),
+            vpc_id: "vpc-1".into(),
+            scheme: "internal".into(),
+            ip_address_type: "ipv4".into(),
+            nodes: vec![LoadBalancerNode {
+                subnet_id: "subnet-1".into(),
+                zone: "us-east-1a".into(),
+                network_interface_id: "eni-1".into(),
+                private_ip: Ipv4Addr::new(10, 0, 1, 5),
+            }],
+            security_group_ids: Vec::new(),
+            dns_name: "app".into(),
+            state: "active".into(),
+            attributes: BTreeMap::new(),
+            tags: Vec::new(),
+            created: OffsetDateTime::UNIX_EPOCH,
+            enforce_sg_inbound_on_private_link: None,
+        }
+    }
+
+    fn tg(arn: &str, target_type: &str) -> TargetGroup {
+        TargetGroup {
+            arn: arn.into(),
+            owner: "111111111111".into(),
+            name: arn.into(),
+            protocol: "TCP".into(),
+            port: 8080,
+            vpc_id: "vpc-1".into(),
+            target_type: target_type.into(),
+            ip_address_type: "ipv4".into(),
+            health_check: HealthCheck {
+                enabled: true,
+                protocol: "TCP".into(),
+                port: "traffic-port".into(),
+                path: None,
+                interval_seconds: 30,
+                timeout_seconds: 10,
+                healthy_threshold: 5,
+                unhealthy_threshold: 2,
+                matcher_http_code: None,
+            },
+            attributes: BTreeMap::new(),
+            targets: vec![Target {
+                id: "10.0.1.20".into(),
+                port: 8080,
+                availability_zone: Some("us-east-1a".into()),
+                registered: OffsetDateTime::UNIX_EPOCH,
+            }],
+            tags: Vec::new(),
+            created: OffsetDateTime::UNIX_EPOCH,
+            draining: Vec::new(),
+        }
+    }
+
+    fn listener(port: i64, tg_arn: &str) -> Listener {
+        Listener {
+            arn: format!("listener-{port}"),
+            owner: "111111111111".into(),
+            load_balancer_arn: LB_ARN.into(),
+            port,
+            protocol: "TCP".into(),
+            default_actions: vec![ForwardAction {
+                target_group_arn: tg_arn.into(),
+            }],
+            attributes: BTreeMap::new(),
+            tags: Vec::new(),
+            created: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn preserving(path: &DataPath) -> BTreeMap<u16, bool> {
+        path.config
+            .listeners
+            .values()
+            .map(|l| (l.listen.port(), l.preserve_client_ip))
+            .collect()
+    }
+
+    #[test]
+    fn node_listeners_carry_the_groups_client_ip_preservation() {
+        let mut world = World {
+            load_balancers: vec![lb()],
+            // An instance group with no live instance still gets its listener.
+            target_groups: vec![tg("tg-ip", "ip"), tg("tg-inst", "instance")],
+            listeners: vec![listener(80, "tg-inst"), listener(81, "tg-ip")],
+            ..World::default()
+        };
+        // AWS's defaults: on for instance targets, off for ip targets.
+        assert_eq!(
+            preserving(&data_path(&world)),
+            BTreeMap::from([(80, true), (81, false)])
+        );
+        let l81 = data_path(&world)
+            .config
+            .listeners
+            .into_values()
+            .find(|l| l.listen.port() == 81)
+            .expect("listener 81");
+        assert_eq!(l81.source, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 5))));
+        assert_eq!(l81.connect_netns.as_deref(), Some("vpc-1"));
+
+        for (group, value) in [(0, "true"), (1, "false")] {
+            world.target_groups[group]
+                .attributes
+                .insert("preserve_client_ip.enabled".into(), value.into());
+        }
+        assert_eq!(
+            preserving(&data_path(&world)),
+            BTreeMap::from([(80, false), (81, true)])
+        );
     }
 }
