@@ -109,9 +109,13 @@
 mod desired;
 mod error;
 mod fabric;
+mod firewall;
 mod report;
 
 pub use desired::{DesiredNetwork, InstanceNet, SubnetNet, VpcNet, parse_mac};
 pub use error::{Error, Result};
 pub use fabric::{Fabric, INSTANCE_LINK};
+pub use firewall::{
+    AddressGuard, FIREWALL_TABLE, Firewall, FirewallRule, Protocol, Ruleset, guards_ruleset,
+};
 pub use report::{Change, ConvergeError, ConvergeReport, Object};

@@ -80,6 +80,11 @@ pub enum Change {
         key: String,
         value: String,
     },
+    /// The firewall table (`inet privlink_sg`) was loaded or replaced; `tag` is its comment
+    /// (names the rules' digest).
+    FirewallSet { namespace: String, tag: String },
+    /// The firewall table was deleted (nothing to filter any more).
+    FirewallRemoved { namespace: String },
 }
 
 impl Change {
@@ -99,7 +104,9 @@ impl Change {
             | Change::DefaultRouteSet { namespace, .. }
             | Change::NeighbourSet { namespace, .. }
             | Change::NeighbourDeleted { namespace, .. }
-            | Change::SysctlSet { namespace, .. } => namespace,
+            | Change::SysctlSet { namespace, .. }
+            | Change::FirewallSet { namespace, .. }
+            | Change::FirewallRemoved { namespace } => namespace,
         }
     }
 }
@@ -164,6 +171,12 @@ impl fmt::Display for Change {
                 key,
                 value,
             } => write!(f, "{namespace}: sysctl net/{key} set to {value}"),
+            Change::FirewallSet { namespace, tag } => {
+                write!(f, "{namespace}: firewall table set ({tag})")
+            }
+            Change::FirewallRemoved { namespace } => {
+                write!(f, "{namespace}: firewall table removed")
+            }
         }
     }
 }

@@ -118,6 +118,7 @@ fn instance(id: &str, subnet: &str, addr: &str, mac: Option<&str>) -> InstanceNe
         subnet_id: subnet.into(),
         ip: ip(addr),
         mac: mac.map(str::to_owned),
+        firewall: None,
     }
 }
 
@@ -141,6 +142,7 @@ fn world() -> DesiredNetwork {
                     instance("i-a1", "subnet-a1", "10.0.1.10", Some(MAC_A1)),
                     instance("i-a2", "subnet-a2", "10.0.2.10", None),
                 ],
+                guards: Vec::new(),
             },
             VpcNet {
                 id: "vpc-b".into(),
@@ -150,6 +152,7 @@ fn world() -> DesiredNetwork {
                     subnet("subnet-b2", "10.0.3.0/24", &[]),
                 ],
                 instances: vec![instance("i-b1", "subnet-b1", "10.0.1.10", None)],
+                guards: Vec::new(),
             },
         ],
     }
@@ -897,6 +900,7 @@ async fn converge_time_for_fifty_instances() {
                 subnet("subnet-2", "10.0.2.0/24", &["10.0.2.200"]),
             ],
             instances,
+            guards: Vec::new(),
         }],
     };
     let fabric = scope.fabric();
