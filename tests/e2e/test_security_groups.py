@@ -382,6 +382,43 @@ def test_the_endpoint_groups_filter_connections_to_the_endpoint(daemon, data_dir
                what="the default group added to the endpoint admits the client")
 
 
+def test_nlb_groups_filter_clients_of_the_node_and_targets_may_name_them(daemon, data_dir,
+                                                                       procs, tmp_path):
+    prefix = prefix_of(data_dir)
+    ec2, elb = daemon.ec2(PROVIDER), daemon.elbv2(PROVIDER)
+    vpc, sub = vpc_with_subnet(ec2)
+    lb_group, web = group(ec2, vpc, "nlb"), group(ec2, vpc, "web")
+    # AWS's pattern for an NLB with groups: the targets admit the load balancer's group.
+    ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=tcp(PORT, group_id=lb_group))
+    target, _ = launch(ec2, sub, [web])
+    client, _ = launch(ec2, sub)
+    server = Server(procs, f"{prefix}-{target}", tmp_path / "target.log")
+    lb = elb.create_load_balancer(Name="grouped", Type="network", Scheme="internal",
+                                  Subnets=[sub], SecurityGroups=[lb_group])["LoadBalancers"][0]
+    tg = elb.create_target_group(
+        Name="grouped", Protocol="TCP", Port=PORT, VpcId=vpc, TargetType="instance",
+        HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+        UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": target}])
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="TCP", Port=80,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    (node,) = [n["PrivateIpAddress"] for n in ec2.describe_network_interfaces(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}])["NetworkInterfaces"]
+        if n["InterfaceType"] == "network_load_balancer"]
+    # The node is a member of the load balancer's group: the target admits its checks.
+    wait_until(lambda: target_state(elb, tg, target) == "healthy", timeout=40, interval=1,
+               what="target healthy through the group reference")
+    client_ns = f"{prefix}-{client}"
+    # The load balancer's group admits no client yet.
+    assert blocked(client_ns, node, 80)
+    assert server.messages() == []
+    ec2.authorize_security_group_ingress(GroupId=lb_group,
+                                         IpPermissions=tcp(80, "10.0.0.0/16"))
+    wait_until(lambda: reaches(client_ns, node, 80), timeout=20,
+               what="the NLB's group admits the client")
+    assert [m.split() for m in server.messages()] == [[node, "hello"]]
+
+
 # --- isolation ------------------------------------------------------------------------------
 
 def test_vpcs_with_the_same_cidr_in_two_accounts_are_isolated_both_ways(daemon, data_dir,
