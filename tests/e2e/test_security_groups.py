@@ -418,6 +418,17 @@ def test_nlb_groups_filter_clients_of_the_node_and_targets_may_name_them(daemon,
                what="the NLB's group admits the client")
     assert [m.split() for m in server.messages()] == [[node, "hello"]]
 
+    # The NLB's outbound rules govern its connections to targets, health checks included
+    # (AWS: "health checks are subject to outbound rules"): none left, the target fails.
+    ec2.revoke_security_group_egress(GroupId=lb_group, IpPermissions=ALL)
+    wait_until(lambda: target_state(elb, tg, target) == "unhealthy", timeout=40, interval=1,
+               what="target unhealthy once the NLB may not reach it")
+    assert not reaches(client_ns, node, 80), "no target reachable (fail-open finds none either)"
+    ec2.authorize_security_group_egress(GroupId=lb_group, IpPermissions=tcp(PORT, "10.0.0.0/16"))
+    wait_until(lambda: target_state(elb, tg, target) == "healthy", timeout=40, interval=1,
+               what="target healthy with the NLB's egress to the target port")
+    wait_until(lambda: reaches(client_ns, node, 80), timeout=20, what="traffic flows again")
+
 
 # --- isolation ------------------------------------------------------------------------------
 

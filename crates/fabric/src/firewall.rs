@@ -54,12 +54,15 @@ pub struct Firewall {
     pub egress: Vec<FirewallRule>,
 }
 
-/// A filter on connections to one address the VPC router holds (an endpoint ENI): only
-/// `ingress` is admitted, statefully. Packets to other addresses are not touched.
+/// A filter on connections to and from one address the VPC router holds (an endpoint ENI,
+/// a load balancer node): connections to it are admitted by `ingress` only; connections
+/// made from it by `egress` only, or not filtered at all when `egress` is `None`. Stateful;
+/// packets of other addresses are not touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressGuard {
     pub address: Ipv4Addr,
     pub ingress: Vec<FirewallRule>,
+    pub egress: Option<Vec<FirewallRule>>,
 }
 
 /// Source or destination.
@@ -191,32 +194,64 @@ fn instance_body(firewall: &Firewall) -> String {
 
 /// The body of a VPC router's `inet privlink_sg` table: an `input` chain (policy accept)
 /// that sends packets to each guarded address to that address's chain, which admits tracked
-/// connections and the guard's rules and drops the rest. Output is not filtered.
+/// connections and the guard's ingress rules and drops the rest; and, for guards with egress
+/// rules, an `output` chain (policy accept) doing the same for connections made from the
+/// address. Replies of connections made from (or to) the address are tracked, so they pass.
 fn guards_body(guards: &[AddressGuard]) -> String {
-    let mut merged: BTreeMap<Ipv4Addr, Vec<FirewallRule>> = BTreeMap::new();
+    let mut ingress: BTreeMap<Ipv4Addr, Vec<FirewallRule>> = BTreeMap::new();
+    let mut egress: BTreeMap<Ipv4Addr, Vec<FirewallRule>> = BTreeMap::new();
     for g in guards {
-        merged
+        ingress
             .entry(g.address)
             .or_default()
             .extend(g.ingress.iter().cloned());
+        if let Some(rules) = &g.egress {
+            egress
+                .entry(g.address)
+                .or_default()
+                .extend(rules.iter().cloned());
+        }
     }
-    let chain = |a: &Ipv4Addr| format!("guard_{}", a.to_string().replace('.', "_"));
-    let mut out = String::new();
-    out.push_str("\tchain ingress {\n\t\ttype filter hook input priority filter; policy accept;\n");
-    if !merged.is_empty() {
-        let entries: Vec<String> = merged
+    let name = |dir: &str, a: &Ipv4Addr| format!("{dir}_{}", a.to_string().replace('.', "_"));
+    let dispatch = |out: &mut String,
+                    hook: &str,
+                    side: Side,
+                    dir: &str,
+                    map: &BTreeMap<Ipv4Addr, Vec<FirewallRule>>| {
+        let entries: Vec<String> = map
             .keys()
-            .map(|a| format!("{a} : jump {}", chain(a)))
+            .map(|a| format!("{a} : jump {}", name(dir, a)))
             .collect();
-        let _ = writeln!(out, "\t\tip daddr vmap {{ {} }}", entries.join(", "));
-    }
-    out.push_str("\t}");
-    for (address, rules) in &merged {
-        let _ = write!(out, "\n\tchain {} {{\n", chain(address));
+        let _ = write!(
+            out,
+            "\tchain {hook} {{\n\t\ttype filter hook {} priority filter; policy accept;\n\t\tip {} vmap {{ {} }}\n\t}}",
+            if hook == "ingress" { "input" } else { "output" },
+            match side {
+                Side::Source => "daddr",
+                Side::Destination => "saddr",
+            },
+            entries.join(", ")
+        );
+    };
+    let mut out = String::new();
+    dispatch(&mut out, "ingress", Side::Source, "guard", &ingress);
+    for (address, rules) in &ingress {
+        let _ = write!(out, "\n\tchain {} {{\n", name("guard", address));
         out.push_str("\t\tiif \"lo\" accept\n");
         out.push_str(TRACKED);
         render_rules(&mut out, rules, Side::Source);
         out.push_str("\t\tdrop\n\t}");
+    }
+    if !egress.is_empty() {
+        out.push('\n');
+        dispatch(&mut out, "egress", Side::Destination, "guard_out", &egress);
+        for (address, rules) in &egress {
+            let _ = write!(out, "\n\tchain {} {{\n", name("guard_out", address));
+            out.push_str("\t\toif \"lo\" accept\n");
+            out.push_str("\t\tct state established,related accept\n");
+            render_rules(&mut out, rules, Side::Destination);
+            out.push_str("\t\tdrop\n\t}");
+        }
     }
     out
 }
@@ -445,10 +480,12 @@ mod tests {
             AddressGuard {
                 address: "10.0.1.20".parse().unwrap(),
                 ingress: vec![rule(Protocol::Tcp { from: 80, to: 80 }, &["10.0.1.4/32"])],
+                egress: None,
             },
             AddressGuard {
                 address: "10.0.2.9".parse().unwrap(),
                 ingress: Vec::new(),
+                egress: None,
             },
         ];
         let body = guards_body(&guards);
@@ -469,6 +506,36 @@ mod tests {
              \t\tiif \"lo\" accept\n\
              \t\tct state established,related accept\n\
              \t\tct state invalid drop\n\
+             \t\tdrop\n\
+             \t}"
+        );
+    }
+
+    #[test]
+    fn guards_with_egress_rules_filter_connections_made_from_their_address() {
+        let guards = [AddressGuard {
+            address: "10.0.1.9".parse().unwrap(),
+            ingress: Vec::new(),
+            egress: Some(vec![rule(
+                Protocol::Tcp {
+                    from: 8080,
+                    to: 8080,
+                },
+                &["10.0.0.0/16"],
+            )]),
+        }];
+        let body = guards_body(&guards);
+        let egress = body.split("\tchain egress {").nth(1).unwrap();
+        assert_eq!(
+            egress,
+            "\n\
+             \t\ttype filter hook output priority filter; policy accept;\n\
+             \t\tip saddr vmap { 10.0.1.9 : jump guard_out_10_0_1_9 }\n\
+             \t}\n\
+             \tchain guard_out_10_0_1_9 {\n\
+             \t\toif \"lo\" accept\n\
+             \t\tct state established,related accept\n\
+             \t\tip daddr 10.0.0.0/16 tcp dport 8080 accept\n\
              \t\tdrop\n\
              \t}"
         );

@@ -97,8 +97,9 @@
 //!   rules (their union, one rule per protocol and address family, peers merged into a set).
 //! - **VPC router**: an `input` chain, policy `accept`, that jumps (one verdict map on the
 //!   destination) to a chain per guarded service address: tracked connections, the rules,
-//!   then `drop`. Packets to other addresses (the router's own, NLB nodes without guards,
-//!   forwarded traffic) are not touched; nothing is filtered on output.
+//!   then `drop`; for guards with egress rules, an `output` chain doing the same for new
+//!   connections made from the address. Packets of other addresses (the router's own,
+//!   unguarded service addresses, forwarded traffic) are not touched.
 //!
 //! The table's comment carries a digest of its rules; each pass reads it back (`nft list
 //! ruleset`) and, when it differs or the table is missing, replaces the whole table in one

@@ -898,6 +898,7 @@ async fn firewalls_filter_instances_and_guarded_addresses_and_change_in_place() 
         a.guards = vec![AddressGuard {
             address: ip("10.0.1.50"),
             ingress: vec![tcp_from(7100, &["10.0.2.10/32"])],
+            egress: None,
         }];
     }
     let changes = converge_settled(&fabric, &desired).await;

@@ -192,26 +192,27 @@ impl<'a> SecurityGroups<'a> {
     }
 
     /// The guards of VPC `vpc_id`'s router: each endpoint interface admits what its groups'
-    /// ingress rules admit (AWS evaluates no egress rule for endpoint traffic), and each
-    /// load balancer node with groups what the load balancer's groups admit (clients inside
-    /// the VPC; the data plane's own connections from the node are return traffic).
+    /// ingress rules admit (AWS evaluates no egress rule for endpoint traffic); each load
+    /// balancer node with groups admits what the load balancer's groups' ingress rules admit
+    /// (clients inside the VPC) and connects (to targets, health checks included) where
+    /// their egress rules let it, as AWS evaluates an NLB's outbound rules.
     pub fn guards(&self, world: &World, vpc_id: &str) -> Vec<AddressGuard> {
         world
             .interfaces
             .iter()
             .filter(|e| e.vpc_id == vpc_id)
-            .filter(|e| match e.interface_type {
-                InterfaceType::VpcEndpoint => true,
-                InterfaceType::NetworkLoadBalancer => !e.security_group_ids.is_empty(),
-                InterfaceType::Interface => false,
-            })
-            .map(|e| AddressGuard {
-                address: e.private_ip,
-                ingress: self.rules(
-                    self.interface_groups(e)
-                        .iter()
-                        .flat_map(|g| g.ingress.iter()),
-                ),
+            .filter_map(|e| {
+                let node = match e.interface_type {
+                    InterfaceType::VpcEndpoint => false,
+                    InterfaceType::NetworkLoadBalancer if !e.security_group_ids.is_empty() => true,
+                    _ => return None,
+                };
+                let groups = self.interface_groups(e);
+                Some(AddressGuard {
+                    address: e.private_ip,
+                    ingress: self.rules(groups.iter().flat_map(|g| g.ingress.iter())),
+                    egress: node.then(|| self.rules(groups.iter().flat_map(|g| g.egress.iter()))),
+                })
             })
             .collect()
     }
@@ -548,9 +549,17 @@ mod tests {
             plain.contains("ip saddr { 10.0.1.11, 10.0.1.12, 10.0.1.21 } accept"),
             "{body}"
         );
-        // The node's group has no ingress rule: only tracked connections get in.
+        // The node's group has no rule: only tracked connections get in, and the node
+        // connects nowhere (its egress is evaluated; the endpoints' is not).
         let node = chain("10.0.1.31");
         assert!(!node.contains("saddr"), "{body}");
+        let out = body
+            .split("chain guard_out_10_0_1_31 {")
+            .nth(1)
+            .unwrap_or_default();
+        assert!(out.contains("\t\tdrop\n"), "{body}");
+        assert!(!out.contains("daddr"), "{body}");
+        assert!(!body.contains("guard_out_10_0_1_20"), "{body}");
         assert_eq!(sg.guards(&w, "vpc-2"), Vec::new(), "no endpoint there");
     }
 }
