@@ -213,10 +213,9 @@ fn guards_body(guards: &[AddressGuard]) -> String {
         }
     }
     let name = |dir: &str, a: &Ipv4Addr| format!("{dir}_{}", a.to_string().replace('.', "_"));
+    // `chain <chain> { type filter hook <hook> …; ip <key> vmap { address : jump … } }`
     let dispatch = |out: &mut String,
-                    hook: &str,
-                    side: Side,
-                    dir: &str,
+                    (chain, hook, key, dir): (&str, &str, &str, &str),
                     map: &BTreeMap<Ipv4Addr, Vec<FirewallRule>>| {
         let entries: Vec<String> = map
             .keys()
@@ -224,17 +223,12 @@ fn guards_body(guards: &[AddressGuard]) -> String {
             .collect();
         let _ = write!(
             out,
-            "\tchain {hook} {{\n\t\ttype filter hook {} priority filter; policy accept;\n\t\tip {} vmap {{ {} }}\n\t}}",
-            if hook == "ingress" { "input" } else { "output" },
-            match side {
-                Side::Source => "daddr",
-                Side::Destination => "saddr",
-            },
+            "\tchain {chain} {{\n\t\ttype filter hook {hook} priority filter; policy accept;\n\t\tip {key} vmap {{ {} }}\n\t}}",
             entries.join(", ")
         );
     };
     let mut out = String::new();
-    dispatch(&mut out, "ingress", Side::Source, "guard", &ingress);
+    dispatch(&mut out, ("ingress", "input", "daddr", "guard"), &ingress);
     for (address, rules) in &ingress {
         let _ = write!(out, "\n\tchain {} {{\n", name("guard", address));
         out.push_str("\t\tiif \"lo\" accept\n");
@@ -244,7 +238,11 @@ fn guards_body(guards: &[AddressGuard]) -> String {
     }
     if !egress.is_empty() {
         out.push('\n');
-        dispatch(&mut out, "egress", Side::Destination, "guard_out", &egress);
+        dispatch(
+            &mut out,
+            ("egress", "output", "saddr", "guard_out"),
+            &egress,
+        );
         for (address, rules) in &egress {
             let _ = write!(out, "\n\tchain {} {{\n", name("guard_out", address));
             out.push_str("\t\toif \"lo\" accept\n");
