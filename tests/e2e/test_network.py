@@ -123,10 +123,21 @@ def wait_running(ec2, ids, timeout=15):
                what=f"{ids} running")
 
 
+def mounted(prefix, name):
+    """Whether a namespace's file is bound to the namespace yet: creation makes the file,
+    then mounts the namespace on it, and `ip -n` fails on the bare file meanwhile."""
+    try:
+        return os.stat(ns_path(prefix, name)).st_dev != os.stat(NETNS).st_dev
+    except FileNotFoundError:
+        return False
+
+
 def wait_ns(prefix, names, present=True, timeout=15):
     names = set(names)
     if present:
-        wait_until(lambda: names <= namespaces(prefix), timeout, what=f"namespaces {names}")
+        wait_until(lambda: names <= namespaces(prefix)
+                   and all(mounted(prefix, n) for n in names), timeout,
+                   what=f"namespaces {names}")
     else:
         wait_until(lambda: not (names & namespaces(prefix)), timeout,
                    what=f"namespaces {names} gone")
