@@ -17,8 +17,8 @@ use crate::security::SecurityGroups;
 ///   balancer nodes;
 /// - every live instance (pending or running) in its VPC, with its subnet, primary address,
 ///   its primary interface's MAC and the firewall of its security groups;
-/// - in each VPC router, guards on its endpoint interfaces (and on load balancer nodes with
-///   security groups) from their groups' ingress rules.
+/// - in each VPC router, guards on its endpoint interfaces (their groups' ingress rules) and
+///   on its load balancer nodes with security groups (their ingress and egress rules).
 ///
 /// The VPC's DNS address (base+2) is not held yet: it comes with the resolver.
 pub fn desired_network(world: &World) -> DesiredNetwork {
