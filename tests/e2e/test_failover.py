@@ -19,7 +19,8 @@ import pytest
 
 from conftest import CONSUMER, PROVIDER, REGION, wait_until
 from test_network import prefix_of
-from test_traffic import SERVER, daemon, get, instance, needs_root, netns_exec, running  # noqa: F401
+from test_traffic import (SERVER, allow_tcp, daemon, default_group, get, instance,  # noqa: F401
+                          needs_root, netns_exec, running)
 
 INTERVAL = 5
 THRESHOLD = 2
@@ -67,6 +68,8 @@ def test_health_checks_drive_describe_target_health_and_failover(daemon, data_di
     pvpc = pec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     psub = pec2.create_subnet(VpcId=pvpc, CidrBlock="10.0.1.0/24",
                               AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+    # The targets admit the NLB's node address (in the VPC's CIDR) on the target port.
+    allow_tcp(pec2, default_group(pec2, pvpc), 8080, "10.0.0.0/16")
     (b0, _), (b1, _) = backends = [instance(pec2, psub) for _ in range(2)]
     for iid, _ in backends:
         wait_until(lambda: running(pec2, iid), timeout=30, what=f"{iid} running")

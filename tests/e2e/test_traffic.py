@@ -86,6 +86,23 @@ def running(ec2, iid):
     return r["State"]["Name"] == "running"
 
 
+def default_group(ec2, vpc_id):
+    """The VPC's `default` security group: every instance created without groups has it."""
+    return ec2.describe_security_groups(Filters=[
+        {"Name": "vpc-id", "Values": [vpc_id]},
+        {"Name": "group-name", "Values": ["default"]},
+    ])["SecurityGroups"][0]["GroupId"]
+
+
+def allow_tcp(ec2, group_id, port, cidr):
+    """Admits TCP `port` from `cidr` into `group_id`. As on AWS, targets behind an NLB
+    without security groups must admit the NLB's node addresses (here: the VPC's CIDR) on
+    the traffic and health-check port; the default group admits only its own members."""
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+        "IpRanges": [{"CidrIp": cidr}]}])
+
+
 def get(ns, url):
     out = subprocess.run(netns_exec(ns, sys.executable, "-c", CLIENT, url),
                          capture_output=True, text=True, timeout=30)
@@ -101,6 +118,7 @@ def test_an_interface_endpoint_carries_traffic_to_the_nlb_targets(daemon, data_d
     pvpc = pec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     psub = pec2.create_subnet(VpcId=pvpc, CidrBlock="10.0.1.0/24",
                               AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+    allow_tcp(pec2, default_group(pec2, pvpc), 8080, "10.0.0.0/16")
     backends = [instance(pec2, psub) for _ in range(2)]
     for iid, _ in backends:
         wait_until(lambda: running(pec2, iid), timeout=30, what=f"{iid} running")

@@ -9,6 +9,7 @@ use ipnet::Ipv4Net;
 use netns::{IfName, Prefix};
 
 use crate::error::Error;
+use crate::firewall::{AddressGuard, Firewall, Ruleset, guards_ruleset};
 use crate::report::{ConvergeError, Object};
 
 /// Everything the kernel should hold: a snapshot of the VPCs with their subnets and
@@ -27,6 +28,9 @@ pub struct VpcNet {
     pub cidr: Ipv4Net,
     pub subnets: Vec<SubnetNet>,
     pub instances: Vec<InstanceNet>,
+    /// Filters on connections to service addresses of the router (endpoint ENIs): one
+    /// `inet privlink_sg` table in the router namespace; none when empty.
+    pub guards: Vec<AddressGuard>,
 }
 
 /// One subnet: a bridge in the VPC router holding the subnet's base+1.
@@ -53,6 +57,9 @@ pub struct InstanceNet {
     pub ip: Ipv4Addr,
     /// `eth0`'s MAC address (`02:…`, colon-separated hex); the kernel's random one if `None`.
     pub mac: Option<String>,
+    /// The instance's packet filter (its security groups): one `inet privlink_sg` table in
+    /// its namespace. `None`: no table, nothing filtered.
+    pub firewall: Option<Firewall>,
 }
 
 /// A subnet, checked and turned into kernel terms.
@@ -78,6 +85,8 @@ pub(crate) struct InstancePlan {
     /// The subnet's base+1.
     pub(crate) gateway: Ipv4Addr,
     pub(crate) mac: Option<[u8; 6]>,
+    /// The rendered firewall table, if any.
+    pub(crate) firewall: Option<Ruleset>,
 }
 
 /// A VPC whose own desired state is valid (its invalid instances are left out).
@@ -93,6 +102,8 @@ pub(crate) struct VpcPlan {
     pub(crate) neighbours: BTreeSet<(String, Ipv4Addr)>,
     /// Addresses of the VPC's invalid instances: their entries are kept as they are.
     pub(crate) kept_neighbours: BTreeSet<Ipv4Addr>,
+    /// The rendered table of the router's guards, if any.
+    pub(crate) guards: Option<Ruleset>,
 }
 
 /// The checked desired state.
@@ -325,6 +336,7 @@ fn plan_instance(
         address: Ipv4Net::from(instance.ip),
         gateway: gateway_of(net),
         mac,
+        firewall: instance.firewall.as_ref().map(Firewall::ruleset),
     })
 }
 
@@ -450,6 +462,7 @@ pub(crate) fn plan(prefix: &Prefix, desired: &DesiredNetwork) -> Plan {
             known_veths,
             neighbours,
             kept_neighbours,
+            guards: guards_ruleset(&vpc.guards),
         });
     }
     plan
@@ -494,14 +507,17 @@ mod tests {
                     subnet_id: "subnet-a".into(),
                     ip: ip("10.0.1.10"),
                     mac: Some("02:AA:bb:00:00:01".into()),
+                    firewall: None,
                 },
                 InstanceNet {
                     id: format!("i-{id}-2"),
                     subnet_id: "subnet-b".into(),
                     ip: ip("10.0.2.10"),
                     mac: None,
+                    firewall: None,
                 },
             ],
+            guards: Vec::new(),
         }
     }
 

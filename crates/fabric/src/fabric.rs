@@ -20,6 +20,7 @@ use crate::desired::{
     check_vpc_id, format_mac,
 };
 use crate::error::{Error, Result};
+use crate::firewall::{self, FIREWALL_TABLE, Ruleset};
 use crate::report::{Change, ConvergeReport, Object};
 
 /// How many instances of a VPC are converged, or namespaces deleted, at once.
@@ -399,8 +400,9 @@ impl Inner {
         }
     }
 
-    /// The VPC router: namespace, `lo`, forwarding, one bridge per subnet (fixed MAC,
-    /// addresses, up); stale bridges, veths and static neighbour entries deleted.
+    /// The VPC router: namespace, `lo`, forwarding, the guards of its service addresses, one
+    /// bridge per subnet (fixed MAC, addresses, up); stale bridges, veths and static
+    /// neighbour entries deleted.
     async fn converge_router(&self, vpc: &VpcPlan, changes: &mut Vec<Change>) -> Result<Router> {
         let (ns, created) = self.ensure(&vpc.id).await?;
         let name = vpc.id.as_str();
@@ -413,6 +415,8 @@ impl Inner {
         let mut relist = false;
         bring_up_loopback(&ns, name, &links, changes).await?;
         converge_sysctls(&ns, name, owned(ROUTER_SYSCTLS), changes).await?;
+        // The guards before the addresses: a new endpoint address is never open unfiltered.
+        converge_firewall(&ns, name, vpc.guards.as_ref(), changes).await?;
 
         let bridges: BTreeSet<&str> = vpc.subnets.iter().map(|s| s.bridge.as_str()).collect();
         for link in &links {
@@ -512,9 +516,9 @@ impl Inner {
         })
     }
 
-    /// An instance: namespace, `lo`, sysctls, the veth pair (router end on the subnet's
-    /// bridge), `eth0`'s MAC, the router's static entry for it, `eth0`'s address, the
-    /// default route via the subnet's base+1, then its firewall.
+    /// An instance: namespace, `lo`, sysctls, its firewall, the veth pair (router end on the
+    /// subnet's bridge), `eth0`'s MAC, the router's static entry for it, `eth0`'s address,
+    /// the default route via the subnet's base+1.
     async fn converge_instance(
         &self,
         router: &Router,
@@ -533,6 +537,8 @@ impl Inner {
         let links = ns.links().await?;
         bring_up_loopback(&ns, name, &links, changes).await?;
         converge_sysctls(&ns, name, owned(INSTANCE_SYSCTLS), changes).await?;
+        // The firewall before the link: a new instance is never reachable unfiltered.
+        converge_firewall(&ns, name, instance.firewall.as_ref(), changes).await?;
         for link in &links {
             if link.name != INSTANCE_LINK
                 && (link.is_bridge() || link.is_veth())
@@ -671,7 +677,6 @@ impl Inner {
             });
         }
 
-        changes.extend(converge_instance_firewall(&ns, instance).await?);
         Ok(())
     }
 }
@@ -684,12 +689,46 @@ struct Router {
     neighbours: HashMap<(String, Ipv4Addr), Neighbour>,
 }
 
-/// Where an instance's security groups will be enforced: one nftables table (`inet
-/// privlink_sg`) inside the instance namespace, replaced atomically with
-/// [`Netns::nft_replace_table`] whenever the rules differ from the desired ones. Security
-/// groups are not modelled yet, so there is nothing to converge.
-async fn converge_instance_firewall(_ns: &Netns, _instance: &InstancePlan) -> Result<Vec<Change>> {
-    Ok(Vec::new())
+/// Makes the namespace's firewall table (`inet privlink_sg`) the `wanted` one: loads it
+/// (replacing the old one atomically: packets see the old rules or the new, never none)
+/// when the kernel holds no table with the wanted tag, deletes it when none is wanted.
+///
+/// The table's comment carries a digest of its rules, read back with `nft list ruleset`;
+/// `nft` lists rules in its own normal form, so comparing the rules' text would never
+/// match. Connection tracking is not touched: connections admitted by the old rules
+/// go on.
+async fn converge_firewall(
+    ns: &Netns,
+    name: &str,
+    wanted: Option<&Ruleset>,
+    changes: &mut Vec<Change>,
+) -> Result<()> {
+    let listed = match ns.nft_list_ruleset().await {
+        Ok(listed) => listed,
+        // Without `nft` there can be no table; that is only an error if one is wanted.
+        Err(netns::Error::NftMissing) if wanted.is_none() => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let current = firewall::listed_tag(&listed);
+    match (wanted, current) {
+        (Some(w), Some(tag)) if tag == w.tag => {}
+        (Some(w), _) => {
+            ns.nft_replace_table(NftFamily::Inet, FIREWALL_TABLE, &w.body)
+                .await?;
+            changes.push(Change::FirewallSet {
+                namespace: name.to_owned(),
+                tag: w.tag.clone(),
+            });
+        }
+        (None, Some(_)) => {
+            ns.nft_delete_table(NftFamily::Inet, FIREWALL_TABLE).await?;
+            changes.push(Change::FirewallRemoved {
+                namespace: name.to_owned(),
+            });
+        }
+        (None, None) => {}
+    }
+    Ok(())
 }
 
 fn owned(sysctls: &[(&str, &str)]) -> Vec<(String, String)> {

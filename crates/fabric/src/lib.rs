@@ -60,9 +60,10 @@
 //!    namespaces first;
 //! 3. per VPC, converges the router (creates the namespace if missing, deletes bridges of
 //!    deleted subnets and veths of instances no longer in the VPC, creates missing bridges,
-//!    adds missing and removes extra addresses), then each instance (namespace, veth pair,
-//!    bridge port, MAC, address, default route). An instance that moved to another subnet
-//!    is re-attached and re-addressed; one that moved to another VPC gets a new pair.
+//!    adds missing and removes extra addresses), then each instance (namespace, firewall,
+//!    veth pair, bridge port, MAC, address, default route). An instance that moved to
+//!    another subnet is re-attached and re-addressed; one that moved to another VPC gets a
+//!    new pair.
 //!
 //! Every step compares the observed state (links, addresses, routes and sysctls read over
 //! netlink and `/proc` inside the namespace) with the desired one and acts only on a
@@ -86,13 +87,26 @@
 //! (`privlink destroy`), only unmounts them and lets the kernel tear everything down in
 //! one batch.
 //!
-//! # Security groups (later)
+//! # Firewalls (security groups)
 //!
-//! Security groups will be enforced by nftables inside each instance namespace: one table,
-//! `inet privlink_sg`, replaced atomically with [`netns::Netns::nft_replace_table`] when it
-//! differs from the desired rules. The converge step for it is in place
-//! (`converge_instance_firewall`, run last for each instance) and does nothing yet; the
-//! desired rules will come as a new field of [`InstanceNet`].
+//! The fabric filters with one nftables table, `inet privlink_sg` ([`FIREWALL_TABLE`]), per
+//! namespace that needs one, rendered from what the caller resolved ([`Firewall`] on an
+//! [`InstanceNet`], [`AddressGuard`]s on a [`VpcNet`]); it knows no security groups.
+//! - **Instance**: chains on `input` and `output`, policy `drop`; loopback accepted, then
+//!   tracked connections (`ct state established,related`), `invalid` dropped, then the
+//!   rules (their union, one rule per protocol and address family, peers merged into a set).
+//! - **VPC router**: an `input` chain, policy `accept`, that jumps (one verdict map on the
+//!   destination) to a chain per guarded service address: tracked connections, the rules,
+//!   then `drop`; for guards with egress rules, an `output` chain doing the same for new
+//!   connections made from the address. Packets of other addresses (the router's own,
+//!   unguarded service addresses, forwarded traffic) are not touched.
+//!
+//! The table's comment carries a digest of its rules; each pass reads it back (`nft list
+//! ruleset`) and, when it differs or the table is missing, replaces the whole table in one
+//! transaction ([`netns::Netns::nft_replace_table`]), so packets see the old rules or the
+//! new, and connection tracking, untouched, keeps admitted connections going. The firewall
+//! step comes before the links and addresses of an instance or router, so nothing new is
+//! ever reachable unfiltered.
 //!
 //! # Costs
 //!
@@ -109,6 +123,7 @@
 mod desired;
 mod error;
 mod fabric;
+mod firewall;
 mod report;
 
 pub use desired::{DesiredNetwork, InstanceNet, SubnetNet, VpcNet, parse_mac};
@@ -116,5 +131,8 @@ pub use error::{Error, Result};
 pub use fabric::{
     CLIENT_IP_MARK, CLIENT_IP_NFT_TABLE, CLIENT_IP_RULE_PRIORITY, CLIENT_IP_TABLE, Fabric,
     INSTANCE_LINK,
+};
+pub use firewall::{
+    AddressGuard, FIREWALL_TABLE, Firewall, FirewallRule, Protocol, Ruleset, guards_ruleset,
 };
 pub use report::{Change, ConvergeError, ConvergeReport, Object};

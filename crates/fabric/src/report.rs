@@ -91,6 +91,11 @@ pub enum Change {
     LocalRouteSet { namespace: String, table: u32 },
     /// An nftables table was (re)loaded.
     NftTableSet { namespace: String, table: String },
+    /// The firewall table (`inet privlink_sg`) was loaded or replaced; `tag` is its comment
+    /// (names the rules' digest).
+    FirewallSet { namespace: String, tag: String },
+    /// The firewall table was deleted (nothing to filter any more).
+    FirewallRemoved { namespace: String },
 }
 
 impl Change {
@@ -113,7 +118,9 @@ impl Change {
             | Change::SysctlSet { namespace, .. }
             | Change::RuleAdded { namespace, .. }
             | Change::LocalRouteSet { namespace, .. }
-            | Change::NftTableSet { namespace, .. } => namespace,
+            | Change::NftTableSet { namespace, .. }
+            | Change::FirewallSet { namespace, .. }
+            | Change::FirewallRemoved { namespace } => namespace,
         }
     }
 }
@@ -195,6 +202,12 @@ impl fmt::Display for Change {
             }
             Change::NftTableSet { namespace, table } => {
                 write!(f, "{namespace}: nftables table {table} loaded")
+            }
+            Change::FirewallSet { namespace, tag } => {
+                write!(f, "{namespace}: firewall table set ({tag})")
+            }
+            Change::FirewallRemoved { namespace } => {
+                write!(f, "{namespace}: firewall table removed")
             }
         }
     }

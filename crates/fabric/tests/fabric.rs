@@ -17,12 +17,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use fabric::{
-    CLIENT_IP_MARK, CLIENT_IP_NFT_TABLE, CLIENT_IP_RULE_PRIORITY, CLIENT_IP_TABLE, Change,
-    DesiredNetwork, Error, Fabric, InstanceNet, Object, SubnetNet, VpcNet, parse_mac,
+    AddressGuard, CLIENT_IP_MARK, CLIENT_IP_NFT_TABLE, CLIENT_IP_RULE_PRIORITY, CLIENT_IP_TABLE,
+    Change, DesiredNetwork, Error, Fabric, Firewall, FirewallRule, InstanceNet, Object, Protocol,
+    SubnetNet, VpcNet, parse_mac,
 };
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 use netns::{IfName, Netns, Prefix};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
@@ -120,6 +121,7 @@ fn instance(id: &str, subnet: &str, addr: &str, mac: Option<&str>) -> InstanceNe
         subnet_id: subnet.into(),
         ip: ip(addr),
         mac: mac.map(str::to_owned),
+        firewall: None,
     }
 }
 
@@ -143,6 +145,7 @@ fn world() -> DesiredNetwork {
                     instance("i-a1", "subnet-a1", "10.0.1.10", Some(MAC_A1)),
                     instance("i-a2", "subnet-a2", "10.0.2.10", None),
                 ],
+                guards: Vec::new(),
             },
             VpcNet {
                 id: "vpc-b".into(),
@@ -152,6 +155,7 @@ fn world() -> DesiredNetwork {
                     subnet("subnet-b2", "10.0.3.0/24", &[]),
                 ],
                 instances: vec![instance("i-b1", "subnet-b1", "10.0.1.10", None)],
+                guards: Vec::new(),
             },
         ],
     }
@@ -206,7 +210,7 @@ fn transparent_socket(router: &Netns, client: Ipv4Addr) -> TcpSocket {
             let s = Socket::new(
                 Domain::IPV4,
                 Type::STREAM.nonblocking(),
-                Some(Protocol::TCP),
+                Some(socket2::Protocol::TCP),
             )?;
             s.set_ip_transparent_v4(true)?;
             s.bind(&SocketAddr::new(client.into(), 0).into())?;
@@ -984,6 +988,164 @@ async fn invalid_parts_are_reported_kept_and_the_rest_converges() {
     assert_eq!(seen.ip(), ip("10.0.1.10"));
 }
 
+/// Whether a connection from `client` to `peer` is refused by a firewall: its SYN is
+/// dropped, so it times out (or the sender's own output chain refuses it at once).
+async fn blocked(client: &Netns, peer: SocketAddr) -> bool {
+    let socket = TcpSocket::from_std_stream(client.tcp_socket(sa("0.0.0.0", 0)).await.unwrap());
+    match tokio::time::timeout(Duration::from_millis(700), socket.connect(peer)).await {
+        Err(_) => true,
+        Ok(Err(e)) => e.kind() == ErrorKind::PermissionDenied,
+        Ok(Ok(_)) => false,
+    }
+}
+
+fn tcp_from(port: u16, peers: &[&str]) -> FirewallRule {
+    FirewallRule {
+        protocol: Protocol::Tcp {
+            from: port,
+            to: port,
+        },
+        peers: peers.iter().map(|p| p.parse::<IpNet>().unwrap()).collect(),
+    }
+}
+
+fn firewall_set(changes: &[Change], namespace: &str) -> bool {
+    changes
+        .iter()
+        .any(|c| matches!(c, Change::FirewallSet { namespace: n, .. } if n == namespace))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firewalls_filter_instances_and_guarded_addresses_and_change_in_place() {
+    let scope = Scope::new();
+    let fabric = scope.fabric();
+    let all_out = FirewallRule {
+        protocol: Protocol::All,
+        peers: vec!["0.0.0.0/0".parse().unwrap()],
+    };
+    let mut desired = world();
+    {
+        let a = vpc(&mut desired, "vpc-a");
+        // i-a1 admits TCP 7000 from i-a2; i-a2 admits nothing; both let everything out.
+        a.instances[0].firewall = Some(Firewall {
+            ingress: vec![tcp_from(7000, &["10.0.2.10/32"])],
+            egress: vec![all_out.clone()],
+        });
+        a.instances[1].firewall = Some(Firewall {
+            ingress: Vec::new(),
+            egress: vec![all_out.clone()],
+        });
+        // The service address admits TCP 7100 from i-a2 only.
+        a.guards = vec![AddressGuard {
+            address: ip("10.0.1.50"),
+            ingress: vec![tcp_from(7100, &["10.0.2.10/32"])],
+            egress: None,
+        }];
+    }
+    let changes = converge_settled(&fabric, &desired).await;
+    for ns in ["i-a1", "i-a2", "vpc-a"] {
+        assert!(firewall_set(&changes, ns), "{ns}: {changes:?}");
+    }
+    assert!(!firewall_set(&changes, "i-b1"), "no firewall wanted there");
+    let (ra, a1, a2) = (scope.ns("vpc-a"), scope.ns("i-a1"), scope.ns("i-a2"));
+
+    // Instances: the admitted port from the admitted peer only; loopback is free.
+    let seen = exchange(&a1, sa("10.0.1.10", 7000), &a2).await;
+    assert_eq!(seen.ip(), ip("10.0.2.10"));
+    let other_port = listen(&a1, sa("0.0.0.0", 7001)).await;
+    assert!(blocked(&a2, sa("10.0.1.10", 7001)).await);
+    assert!(!has_pending(&other_port).await);
+    let into_a2 = listen(&a2, sa("0.0.0.0", 7000)).await;
+    assert!(
+        blocked(&a1, sa("10.0.2.10", 7000)).await,
+        "i-a2 admits nothing"
+    );
+    assert!(!has_pending(&into_a2).await);
+    drop((other_port, into_a2));
+    let local = exchange(&a2, sa("127.0.0.1", 7002), &a2).await;
+    assert_eq!(local.ip(), ip("127.0.0.1"));
+
+    // The router: the guarded address admits i-a2 on 7100 only; its other addresses are
+    // not filtered.
+    let seen = exchange(&ra, sa("10.0.1.50", 7100), &a2).await;
+    assert_eq!(seen.ip(), ip("10.0.2.10"));
+    let guarded = listen(&ra, sa("10.0.1.50", 7101)).await;
+    assert!(blocked(&a2, sa("10.0.1.50", 7101)).await);
+    assert!(blocked(&a1, sa("10.0.1.50", 7101)).await);
+    assert!(!has_pending(&guarded).await);
+    drop(guarded);
+    let seen = exchange(&ra, sa("10.0.1.1", 7100), &a1).await;
+    assert_eq!(seen.ip(), ip("10.0.1.10"));
+
+    // A connection admitted before the rule goes survives the new table (connection
+    // tracking); new ones are refused.
+    let listener = listen(&a1, sa("0.0.0.0", 7000)).await;
+    let mut client = connect(&a2, sa("10.0.1.10", 7000)).await.unwrap();
+    let (mut server, _) = tokio::time::timeout(TIMEOUT, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    vpc(&mut desired, "vpc-a").instances[0].firewall = Some(Firewall {
+        ingress: Vec::new(),
+        egress: vec![all_out.clone()],
+    });
+    let changes = converge_settled(&fabric, &desired).await;
+    assert!(
+        changes.len() == 1 && firewall_set(&changes, "i-a1"),
+        "{changes:?}"
+    );
+    assert!(blocked(&a2, sa("10.0.1.10", 7000)).await);
+    client.write_all(b"still\n").await.unwrap();
+    let mut buf = [0u8; 6];
+    tokio::time::timeout(TIMEOUT, server.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"still\n");
+    server.write_all(b"there\n").await.unwrap();
+    tokio::time::timeout(TIMEOUT, client.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"there\n");
+    drop((client, server, listener));
+
+    // A restarted fabric adopts the tables as they are; a table deleted by hand is put back.
+    let again = scope.fabric().converge(&desired).await.unwrap();
+    assert!(again.is_noop(), "{:?}", again.changes);
+    a2.nft_delete_table(netns::NftFamily::Inet, fabric::FIREWALL_TABLE)
+        .await
+        .unwrap();
+    let changes = converge_settled(&fabric, &desired).await;
+    assert!(
+        changes.len() == 1 && firewall_set(&changes, "i-a2"),
+        "{changes:?}"
+    );
+
+    // No firewall and no guard wanted: the tables go, nothing is filtered.
+    {
+        let a = vpc(&mut desired, "vpc-a");
+        a.instances[0].firewall = None;
+        a.guards.clear();
+    }
+    let changes = converge_settled(&fabric, &desired).await;
+    assert_eq!(
+        changes,
+        [
+            Change::FirewallRemoved {
+                namespace: "vpc-a".into()
+            },
+            Change::FirewallRemoved {
+                namespace: "i-a1".into()
+            },
+        ]
+    );
+    let seen = exchange(&a1, sa("10.0.1.10", 7001), &a2).await;
+    assert_eq!(seen.ip(), ip("10.0.2.10"));
+    let seen = exchange(&ra, sa("10.0.1.50", 7101), &a1).await;
+    assert_eq!(seen.ip(), ip("10.0.1.10"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destroy_all_leaves_nothing_under_the_prefix() {
     let scope = Scope::new();
@@ -1038,6 +1200,7 @@ async fn converge_time_for_fifty_instances() {
                 subnet("subnet-2", "10.0.2.0/24", &["10.0.2.200"]),
             ],
             instances,
+            guards: Vec::new(),
         }],
     };
     let fabric = scope.fabric();

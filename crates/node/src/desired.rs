@@ -7,17 +7,22 @@ use control::reconcile::World;
 use fabric::{DesiredNetwork, InstanceNet, SubnetNet, VpcNet};
 use model::net::InterfaceType;
 
+use crate::security::SecurityGroups;
+
 /// Maps a [`World`] to the fabric's [`DesiredNetwork`]:
 ///
 /// - every VPC of every account, with its subnets, in creation order;
 /// - a subnet's service addresses: the private addresses of the requester-managed
 ///   interfaces in it that the daemon serves itself — endpoint interfaces and load
 ///   balancer nodes;
-/// - every live instance (pending or running) in its VPC, with its subnet, primary address
-///   and its primary interface's MAC.
+/// - every live instance (pending or running) in its VPC, with its subnet, primary address,
+///   its primary interface's MAC and the firewall of its security groups;
+/// - in each VPC router, guards on its endpoint interfaces (their groups' ingress rules) and
+///   on its load balancer nodes with security groups (their ingress and egress rules).
 ///
 /// The VPC's DNS address (base+2) is not held yet: it comes with the resolver.
 pub fn desired_network(world: &World) -> DesiredNetwork {
+    let groups = SecurityGroups::new(world);
     let mut vpcs: Vec<VpcNet> = world
         .vpcs
         .iter()
@@ -26,7 +31,13 @@ pub fn desired_network(world: &World) -> DesiredNetwork {
             cidr: v.cidr,
             subnets: Vec::new(),
             instances: Vec::new(),
+            guards: groups.guards(world, &v.id),
         })
+        .collect();
+    let subnet_cidrs: HashMap<&str, _> = world
+        .subnets
+        .iter()
+        .map(|s| (s.id.as_str(), s.cidr))
         .collect();
     let index: HashMap<&str, usize> = world
         .vpcs
@@ -66,6 +77,10 @@ pub fn desired_network(world: &World) -> DesiredNetwork {
             continue;
         }
         if let Some(&i) = index.get(inst.vpc_id.as_str()) {
+            // Without its subnet the fabric refuses the instance anyway.
+            let firewall = subnet_cidrs
+                .get(inst.subnet_id.as_str())
+                .map(|subnet| groups.instance_firewall(inst, &vpcs[i].cidr, subnet));
             vpcs[i].instances.push(InstanceNet {
                 id: inst.id.clone(),
                 subnet_id: inst.subnet_id.clone(),
@@ -73,6 +88,7 @@ pub fn desired_network(world: &World) -> DesiredNetwork {
                 mac: macs
                     .get(inst.network_interface_id.as_str())
                     .map(|m| (*m).to_owned()),
+                firewall,
             });
         }
     }
@@ -217,6 +233,8 @@ mod tests {
             "endpoint and NLB node addresses, not the instance's"
         );
         assert!(v1.subnets[1].service_addresses.is_empty());
+        let firewall = v1.instances.first().and_then(|i| i.firewall.clone());
+        assert!(firewall.is_some(), "every instance is filtered");
         assert_eq!(
             v1.instances,
             [InstanceNet {
@@ -224,8 +242,15 @@ mod tests {
                 subnet_id: "subnet-a".into(),
                 ip: Ipv4Addr::new(10, 0, 1, 4),
                 mac: Some("02:00:00:00:00:04".into()),
+                firewall,
             }],
             "the terminated instance is left out"
+        );
+        let guarded: Vec<_> = v1.guards.iter().map(|g| g.address).collect();
+        assert_eq!(
+            guarded,
+            [Ipv4Addr::new(10, 0, 1, 9)],
+            "the endpoint interface, not the node without groups"
         );
         let v2 = &d.vpcs[1];
         assert_eq!(v2.subnets.len(), 1);

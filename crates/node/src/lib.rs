@@ -12,6 +12,7 @@ mod datapath;
 mod desired;
 mod health;
 mod instances;
+mod security;
 mod sockets;
 
 use std::collections::HashSet;
@@ -27,6 +28,7 @@ pub use datapath::{DataPath, data_path};
 pub use desired::desired_network;
 pub use health::DataPlaneHealth;
 pub use instances::{Instances, InstancesReport, destroy_workloads};
+pub use security::SecurityGroups;
 pub use sockets::NetnsSockets;
 
 /// The VPC network of one daemon (every namespace under its prefix) and the data plane that

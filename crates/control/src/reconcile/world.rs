@@ -1,5 +1,6 @@
 //! What the node needs to know of the store: a read-only snapshot of the networking
-//! records of every account (VPCs, subnets, live instances, network interfaces), and the
+//! records of every account (VPCs, subnets, security groups, live instances, network
+//! interfaces), and the
 //! writes back the node makes (instances up become `running`, instances whose workload
 //! exited `stopped`, programmed endpoints `available`).
 //!
@@ -7,7 +8,7 @@
 //! desired state and reports back which instances it brought up.
 
 use model::elb::{Listener, LoadBalancer, TargetGroup};
-use model::net::{Instance, InstanceState, NetworkInterface, Subnet, Vpc};
+use model::net::{Instance, InstanceState, NetworkInterface, SecurityGroup, Subnet, Vpc};
 use model::vpce::{EndpointEvent, EndpointService, EndpointState, VpcEndpoint};
 
 use crate::{AwsError, ControlPlane, Db};
@@ -26,8 +27,14 @@ pub struct World {
     /// console log) stay on the node.
     pub stopped_instances: Vec<String>,
     /// Every network interface: instances' primary interfaces (with their MAC) and the
-    /// requester-managed ones of endpoints and load balancer nodes.
+    /// requester-managed ones of endpoints and load balancer nodes. Each carries its
+    /// security groups (`security_group_ids`): the membership that rules naming a group
+    /// resolve to. The control plane stores the VPC's `default` group on instances and
+    /// endpoints created without groups; load balancer nodes have the load balancer's
+    /// groups, or none.
     pub interfaces: Vec<NetworkInterface>,
+    /// Every security group with its ingress and egress rules.
+    pub security_groups: Vec<SecurityGroup>,
     /// Every network load balancer (its nodes: one address per zone).
     pub load_balancers: Vec<LoadBalancer>,
     /// Every target group, with its registered and draining targets.
@@ -73,6 +80,7 @@ fn read(db: &mut Db<'_>) -> Result<World, AwsError> {
             .map(|i| i.id)
             .collect(),
         interfaces: db.list::<NetworkInterface>(None)?,
+        security_groups: db.list::<SecurityGroup>(None)?,
         load_balancers: db.list::<LoadBalancer>(None)?,
         target_groups,
         listeners: db.list::<Listener>(None)?,
@@ -258,6 +266,19 @@ mod tests {
         instance(&cp, &a, InstanceState::Terminated);
         let w = snapshot(&cp).expect("snapshot");
         let vpcs: Vec<_> = w.vpcs.iter().map(|v| v.id.clone()).collect();
+        // Each VPC's default group, with its rules: members admit each other, all out.
+        let defaults: Vec<_> = w
+            .security_groups
+            .iter()
+            .map(|g| (g.vpc_id.clone(), g.name.as_str()))
+            .collect();
+        assert_eq!(defaults, [(a.clone(), "default"), (b.clone(), "default")]);
+        let g = &w.security_groups[0];
+        assert_eq!(
+            g.ingress[0].referenced_group_id.as_deref(),
+            Some(g.id.as_str())
+        );
+        assert_eq!(g.egress[0].cidr_ipv4.as_deref(), Some("0.0.0.0/0"));
         assert_eq!(vpcs, [a, b]);
         let ids: Vec<_> = w.instances.iter().map(|i| i.id.clone()).collect();
         assert_eq!(ids, [pending, running]);
