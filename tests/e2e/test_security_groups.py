@@ -399,6 +399,11 @@ def test_nlb_groups_filter_clients_of_the_node_and_targets_may_name_them(daemon,
         Name="grouped", Protocol="TCP", Port=PORT, VpcId=vpc, TargetType="instance",
         HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
         UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    # The target sees the node's address: a rule naming the NLB's group admits the nodes.
+    # (With client IP preservation AWS admits the NLB's clients through such a rule too;
+    # privlink does not yet — docs/network.md, Open.)
+    elb.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[
+        {"Key": "preserve_client_ip.enabled", "Value": "false"}])
     elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": target}])
     elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="TCP", Port=80,
                         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
