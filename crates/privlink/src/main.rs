@@ -142,6 +142,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !args.no_network && !is_root() {
         bail!("privlink serve needs root for VPC networking; use --no-network for the API only");
     }
+    // Every proxied connection holds two sockets and up to four pipe ends; the soft limit
+    // (often 1024) would cap the data plane long before memory does.
+    match dataplane::raise_nofile_limit() {
+        Ok(limit) => tracing::info!(limit, "open files limit (RLIMIT_NOFILE)"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
