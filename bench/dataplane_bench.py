@@ -363,6 +363,17 @@ class Bench:
             time.sleep(1 + attempt)
         raise RuntimeError(f"iperf3 on the {name} path failed: {out['error']}")
 
+    def perf(self, path, what):
+        """`perf record -g` of the proxy process of `path` until SIGINT (--perf)."""
+        pid = self.path(path)[4]
+        out = os.path.join(self.args.work_dir, f"perf-{path}-{what}.data")
+        p = subprocess.Popen(["perf", "record", "-q", "-g", "-p", str(pid), "-o", out],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        time.sleep(0.5)
+        log(f"perf: recording {path} ({what}) into {out}")
+        return p
+
     def measure_paths(self):
         a = self.args
         raw = {p: {"tput1": [], "tput8": [], "cpu1": [], "cpu8": [], "lat": [], "seq": [],
@@ -377,10 +388,14 @@ class Bench:
                     if r["cpu_s_per_gb"] is not None:
                         raw[p]["cpu" + key].append(r["cpu_s_per_gb"])
                 addr = f"{ip}:{eport}"
+                perf = self.perf(p, "latency") if p in a.perf else None
                 raw[p]["lat"].append(self.tool(ns, "pingpong", addr, str(a.samples)))
                 raw[p]["seq"].append(self.tool(ns, "connrate", addr, str(a.conns), "1"))
                 raw[p]["conc"].append(self.tool(ns, "connrate", addr, str(a.conns),
                                                 str(a.clients)))
+                if perf:
+                    perf.send_signal(signal.SIGINT)
+                    perf.wait(timeout=60)
                 for k in ("seq", "conc"):
                     if raw[p][k][-1]["failed"]:
                         raise RuntimeError(f"{p}: {raw[p][k][-1]['failed']} connections failed")
@@ -613,6 +628,8 @@ def main():
     ap.add_argument("--haproxy-threads", type=int, default=os.cpu_count(),
                     help="HAProxy nbthread (default: the CPUs, as tokio's worker count)")
     ap.add_argument("--phases", default="paths,ready,scale")
+    ap.add_argument("--perf", default="", help="paths whose proxy to profile with perf during "
+                    "the latency and conn/s tests (privlink,haproxy); data in --work-dir")
     ap.add_argument("--quick", action="store_true",
                     help="1 run of 2 s, 5000 samples, 1000 conns, 5 ready, 200 endpoints")
     ap.add_argument("--json", help="also write the results to this file")

@@ -34,6 +34,7 @@ pub use sockets::NetnsSockets;
 #[derive(Debug)]
 pub struct NetworkNode {
     fabric: Arc<Fabric>,
+    sockets: Arc<NetnsSockets>,
     dataplane: DataPlane,
     instances: Option<Arc<Instances>>,
 }
@@ -46,7 +47,8 @@ impl NetworkNode {
         let sockets = Arc::new(NetnsSockets::new(fabric.clone()));
         NetworkNode {
             fabric,
-            dataplane: DataPlane::new(sockets),
+            dataplane: DataPlane::new(sockets.clone()),
+            sockets,
             instances: None,
         }
     }
@@ -99,6 +101,9 @@ impl NetworkNode {
                 "network converged"
             );
         }
+        // Stocked connect sockets of deleted VPCs would keep their namespaces alive.
+        self.sockets
+            .retain(&desired.vpcs.iter().map(|v| v.id.as_str()).collect());
         let mut failed_vpcs = HashSet::new();
         let mut failed_instances = HashSet::new();
         for e in &report.errors {
