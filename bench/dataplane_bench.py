@@ -132,6 +132,9 @@ class Bench:
 
     def start_daemon(self):
         env = dict(os.environ, PRIVLINK_LOG=os.environ.get("PRIVLINK_LOG", "warn"))
+        if self.args.workers:
+            # tokio's multi-thread runtime reads its worker count from here.
+            env["TOKIO_WORKER_THREADS"] = str(self.args.workers)
         env.pop("PRIVLINK_NO_NETWORK", None)
         self.daemon_log = open(os.path.join(self.args.work_dir, "daemon.log"), "ab")
         self.daemon = subprocess.Popen(
@@ -262,6 +265,10 @@ class Bench:
         for port in (IPERF_PORT, ECHO_PORT):
             wait_until(lambda: self.listening(self.ns(self.target_id), port), 30,
                        f"target listening on {port}", 0.2)
+        # The clients close first, so their ports sit in TIME_WAIT for a minute; a load
+        # generator reuses them (tens of thousands of connections per run to one address).
+        for iid in (self.pclient_id, self.cclient_id):
+            self.run_in(self.ns(iid), "sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1")
         self.start_haproxy()
         log(f"topology: target {self.target_ip}, NLB node {self.node_ip}, "
             f"endpoint {self.ep_ip} (consumer VPC {cvpc}, provider VPC {pvpc})")
@@ -375,30 +382,35 @@ class Bench:
         return p
 
     def measure_paths(self):
+        """Every figure of the three paths back to back (the order rotating per run), so that
+        the load of the moment falls on all of them alike; medians over the runs."""
         a = self.args
         raw = {p: {"tput1": [], "tput8": [], "cpu1": [], "cpu8": [], "lat": [], "seq": [],
                    "conc": []} for p in PATHS}
         for run in range(a.runs):
             self.results["loads"].append({"phase": f"paths run {run + 1}", **load()})
-            for p in PATHS:
-                ns, ip, _, eport, _ = self.path(p)
-                for streams, key in ((1, "1"), (8, "8")):
+            order = PATHS[run % 3:] + PATHS[:run % 3]
+            for streams in (1, 8):
+                for p in order:
                     r = self.iperf(p, streams)
-                    raw[p]["tput" + key].append(r["gbps"])
+                    raw[p][f"tput{streams}"].append(r["gbps"])
                     if r["cpu_s_per_gb"] is not None:
-                        raw[p]["cpu" + key].append(r["cpu_s_per_gb"])
-                addr = f"{ip}:{eport}"
-                perf = self.perf(p, "latency") if p in a.perf else None
-                raw[p]["lat"].append(self.tool(ns, "pingpong", addr, str(a.samples)))
-                raw[p]["seq"].append(self.tool(ns, "connrate", addr, str(a.conns), "1"))
-                raw[p]["conc"].append(self.tool(ns, "connrate", addr, str(a.conns),
-                                                str(a.clients)))
-                if perf:
-                    perf.send_signal(signal.SIGINT)
-                    perf.wait(timeout=60)
-                for k in ("seq", "conc"):
-                    if raw[p][k][-1]["failed"]:
-                        raise RuntimeError(f"{p}: {raw[p][k][-1]['failed']} connections failed")
+                        raw[p][f"cpu{streams}"].append(r["cpu_s_per_gb"])
+            perf = {p: self.perf(p, "latency") for p in order
+                    if p in a.perf.split(",") and p != "kernel"}
+            for key, argv in (("lat", ("pingpong", str(a.samples))),
+                              ("seq", ("connrate", str(a.conns), "1")),
+                              ("conc", ("connrate", str(a.conns), str(a.clients)))):
+                for p in order:
+                    ns, ip, _, eport, _ = self.path(p)
+                    r = self.tool(ns, argv[0], f"{ip}:{eport}", *argv[1:])
+                    if r.get("failed"):
+                        raise RuntimeError(f"{p}: {r['failed']} connections failed")
+                    raw[p][key].append(r)
+            for proc in perf.values():
+                proc.send_signal(signal.SIGINT)
+                proc.wait(timeout=60)
+            for p in PATHS:
                 log(f"run {run + 1}/{a.runs} {p}: {raw[p]['tput1'][-1]:.1f} / "
                     f"{raw[p]['tput8'][-1]:.1f} Gbit/s, rtt p50 {raw[p]['lat'][-1]['p50_us']} us, "
                     f"{raw[p]['seq'][-1]['per_sec']} / {raw[p]['conc'][-1]['per_sec']} conn/s")
@@ -554,8 +566,8 @@ def report(results, args):
     meta = results["meta"]
     lines.append(f"\nprivlink data-plane bench, {meta['date']}, {meta['machine']}; "
                  f"runs {args.runs} x {args.duration}s iperf3, {args.samples} RTT samples, "
-                 f"{args.conns} conns ({args.clients} clients for N), HAProxy nbthread "
-                 f"{args.haproxy_threads}")
+                 f"{args.conns} conns ({args.clients} clients for N), privlink workers "
+                 f"{args.workers or os.cpu_count()}, HAProxy nbthread {args.haproxy_threads}")
     lines.append("load: " + ", ".join(f"{l['phase']} {l['loadavg_1m']} ({l['compilers']} "
                                       f"compilers)" for l in results["loads"]))
     ratios = {}
@@ -625,8 +637,10 @@ def main():
     ap.add_argument("--api-clients", type=int, default=4, help="API threads creating them")
     ap.add_argument("--settle", type=float, default=3.0,
                     help="seconds before reading the daemon's memory")
-    ap.add_argument("--haproxy-threads", type=int, default=os.cpu_count(),
-                    help="HAProxy nbthread (default: the CPUs, as tokio's worker count)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="privlink's tokio workers (TOKIO_WORKER_THREADS; default: one per CPU)")
+    ap.add_argument("--haproxy-threads", type=int, default=0,
+                    help="HAProxy nbthread (default: privlink's worker count)")
     ap.add_argument("--phases", default="paths,ready,scale")
     ap.add_argument("--perf", default="", help="paths whose proxy to profile with perf during "
                     "the latency and conn/s tests (privlink,haproxy); data in --work-dir")
@@ -637,6 +651,7 @@ def main():
     if args.quick:
         args.runs, args.duration, args.samples, args.conns = 1, 2, 5000, 1000
         args.ready, args.endpoints = 5, 200
+    args.haproxy_threads = args.haproxy_threads or args.workers or os.cpu_count()
     if os.geteuid() != 0:
         sys.exit("the data-plane bench needs root (network namespaces)")
     for b in (args.privlink_bin, args.tool_bin):

@@ -25,8 +25,14 @@ use crate::report::{Change, ConvergeReport, Object};
 /// How many instances of a VPC are converged, or namespaces deleted, at once.
 const CONCURRENCY: usize = 8;
 
-/// The sysctls (under `/proc/sys/net/`) of a VPC router: it routes between its subnets.
-const ROUTER_SYSCTLS: &[(&str, &str)] = &[("ipv4/ip_forward", "1")];
+/// The sysctls (under `/proc/sys/net/`) of a VPC router: it routes between its subnets, and
+/// the data plane connects from its NLB node addresses to targets. `tcp_tw_reuse=1` lets
+/// those connects reuse a port whose earlier connection to the same target sits in TIME_WAIT
+/// (after 1 s, with TCP timestamps): the proxy closes first, and without reuse a few thousand
+/// connections per second exhaust the ephemeral ports towards one target within the
+/// TIME_WAIT minute, with every connect scanning the range first (AWS documents 55,000
+/// connections per minute per target).
+const ROUTER_SYSCTLS: &[(&str, &str)] = &[("ipv4/ip_forward", "1"), ("ipv4/tcp_tw_reuse", "1")];
 
 /// The sysctls of an instance namespace. New namespaces take the host's `ip_forward`; an
 /// instance is not a router. `arp_notify`: `eth0` sends a gratuitous ARP when its MAC
