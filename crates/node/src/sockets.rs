@@ -109,3 +109,72 @@ impl SocketFactory for NetnsSockets {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use fabric::{DesiredNetwork, SubnetNet, VpcNet};
+    use netns::Prefix;
+
+    use super::*;
+
+    fn require_root() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let euid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            .unwrap();
+        assert_eq!(euid, "0", "this test creates network namespaces: run it as root");
+    }
+
+    /// Connect sockets come from the VPC's namespace, a batch per trip; a VPC that is gone
+    /// loses its stock.
+    #[tokio::test]
+    async fn connect_sockets_are_made_in_the_vpc_namespace_in_batches() {
+        require_root();
+        let prefix = Prefix::new(format!("n{:06x}", std::process::id() & 0xff_ffff)).unwrap();
+        let _guard = netns::CleanupGuard::new(prefix.clone()).unwrap();
+        let fabric = Arc::new(Fabric::new(prefix));
+        let service = Ipv4Addr::new(10, 0, 1, 50);
+        let desired = DesiredNetwork {
+            vpcs: vec![VpcNet {
+                id: "vpc-0123456789abcdef0".into(),
+                cidr: "10.0.0.0/16".parse().unwrap(),
+                subnets: vec![SubnetNet {
+                    id: "subnet-0123456789abcdef0".into(),
+                    cidr: "10.0.1.0/24".parse().unwrap(),
+                    service_addresses: vec![service],
+                }],
+                instances: vec![],
+            }],
+        };
+        assert!(fabric.converge(&desired).await.unwrap().is_ok());
+        let sockets = NetnsSockets::new(fabric);
+        let vpc = "vpc-0123456789abcdef0";
+        let remote = SocketAddr::from(([10, 0, 1, 9], 80));
+
+        let first = sockets.connect_socket(Some(vpc), remote).unwrap();
+        assert_eq!(sockets.stocked(vpc), SOCKET_BATCH - 1);
+        // The service address exists only in the VPC's namespace: binding it proves where
+        // the socket was made.
+        first.bind(SocketAddr::from((service, 0))).unwrap();
+        for _ in 1..SOCKET_BATCH {
+            let s = sockets.connect_socket(Some(vpc), remote).unwrap();
+            s.bind(SocketAddr::from((service, 0))).unwrap();
+        }
+        assert_eq!(sockets.stocked(vpc), 0);
+        sockets.connect_socket(Some(vpc), remote).unwrap();
+        assert_eq!(sockets.stocked(vpc), SOCKET_BATCH - 1);
+
+        sockets.retain(&HashSet::from([vpc]));
+        assert_eq!(sockets.stocked(vpc), SOCKET_BATCH - 1);
+        sockets.retain(&HashSet::new());
+        assert_eq!(sockets.stocked(vpc), 0);
+        // Not stocked: IPv6 sockets and the daemon's own namespace.
+        sockets.connect_socket(None, remote).unwrap();
+        assert_eq!(sockets.stocked(vpc), 0);
+    }
+}
