@@ -141,6 +141,9 @@ class Bench:
             [self.args.privlink_bin, "serve", "--listen", "127.0.0.1:0",
              "--data-dir", self.data_dir, "--region", REGION],
             stdout=subprocess.PIPE, stderr=self.daemon_log, stdin=subprocess.DEVNULL, env=env)
+        # For scripts/bench-dataplane, should this harness be killed outright.
+        with open(os.path.join(self.args.work_dir, "privlink.pid"), "w") as f:
+            f.write(f"{self.daemon.pid}\n")
         line = self.daemon.stdout.readline().decode()
         if "listening on " not in line:
             raise RuntimeError(f"privlink did not start: {line!r}; see {self.daemon_log.name}")

@@ -199,8 +199,8 @@ fn ready() -> io::Result<()> {
         let start = Instant::now();
         let deadline = start + Duration::from_secs(60);
         let result = loop {
-            let attempt = TcpStream::connect_timeout(&addr, Duration::from_millis(100))
-                .and_then(|mut s| {
+            let attempt =
+                TcpStream::connect_timeout(&addr, Duration::from_millis(100)).and_then(|mut s| {
                     s.set_nodelay(true)?;
                     s.set_read_timeout(Some(Duration::from_secs(1)))?;
                     one_byte_echo(&mut s)

@@ -468,7 +468,9 @@ mod tests {
             assert!(rest.is_empty());
         };
         let run = async { tokio::join!(relay.run(&a, &b), echo, talk).0 };
-        let end = tokio::time::timeout(Duration::from_secs(60), run).await.unwrap();
+        let end = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .unwrap();
         assert_eq!(end.unwrap(), RelayEnd::Closed);
         assert_eq!(up.load(Ordering::Relaxed), 4000);
         assert_eq!(down.load(Ordering::Relaxed), 4000);

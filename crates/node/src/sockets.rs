@@ -65,7 +65,9 @@ impl NetnsSockets {
                 .map(|_| TcpSocket::new_v4())
                 .collect::<io::Result<Vec<_>>>()
         })?;
-        let first = batch.pop().ok_or_else(|| io::Error::other("empty socket batch"))?;
+        let first = batch
+            .pop()
+            .ok_or_else(|| io::Error::other("empty socket batch"))?;
         let mut stock = self.stock.lock().unwrap_or_else(|e| e.into_inner());
         let spares = stock.entry(vpc_id.to_string()).or_default();
         if spares.len() < SOCKET_BATCH {
@@ -127,7 +129,10 @@ mod tests {
             .find_map(|l| l.strip_prefix("Uid:"))
             .and_then(|ids| ids.split_whitespace().nth(1))
             .unwrap();
-        assert_eq!(euid, "0", "this test creates network namespaces: run it as root");
+        assert_eq!(
+            euid, "0",
+            "this test creates network namespaces: run it as root"
+        );
     }
 
     /// Connect sockets come from the VPC's namespace, a batch per trip; a VPC that is gone
