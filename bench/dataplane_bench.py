@@ -440,10 +440,10 @@ class Bench:
         n = self.args.ready
         ns = self.ns(self.cclient_id)
         self.results["loads"].append({"phase": "readiness", **load()})
-        # ARP in the client's namespace retries every 10 ms, not every second: the poller's
+        # ARP in the client's namespace retries every 5 ms, not every second: the poller's
         # first SYN usually precedes the endpoint's address, and Linux's 1 s ARP retry would be
         # measured instead of privlink (in a VPC the hypervisor answers ARP at once).
-        self.run_in(ns, "sysctl", "-qw", "net.ipv4.neigh.eth0.retrans_time_ms=10")
+        self.run_in(ns, "sysctl", "-qw", "net.ipv4.neigh.eth0.retrans_time_ms=5")
         poller = subprocess.Popen(["ip", "netns", "exec", ns, self.args.tool_bin, "ready"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.procs.append(poller)
