@@ -56,6 +56,7 @@ HA_IPERF_PORT, HA_ECHO_PORT = 15201, 17000
 BENCH_PORTS = (IPERF_PORT, ECHO_PORT, HA_IPERF_PORT, HA_ECHO_PORT)
 ENDPOINTS_PER_VPC = 50  # AWS's (and privlink's) default quota
 PATHS = ("kernel", "privlink", "haproxy")
+CONN_CHUNKS = 5  # each conn/s test, in turns over the paths
 
 
 def log(msg):
@@ -132,9 +133,7 @@ class Bench:
 
     def start_daemon(self):
         env = dict(os.environ, PRIVLINK_LOG=os.environ.get("PRIVLINK_LOG", "warn"))
-        if self.args.workers:
-            # tokio's multi-thread runtime reads its worker count from here.
-            env["TOKIO_WORKER_THREADS"] = str(self.args.workers)
+        env["PRIVLINK_DATAPLANE_THREADS"] = str(self.args.workers)
         env.pop("PRIVLINK_NO_NETWORK", None)
         self.daemon_log = open(os.path.join(self.args.work_dir, "daemon.log"), "ab")
         self.daemon = subprocess.Popen(
@@ -401,15 +400,28 @@ class Bench:
                         raw[p][f"cpu{streams}"].append(r["cpu_s_per_gb"])
             perf = {p: self.perf(p, "latency") for p in order
                     if p in a.perf.split(",") and p != "kernel"}
-            for key, argv in (("lat", ("pingpong", str(a.samples))),
-                              ("seq", ("connrate", str(a.conns), "1")),
-                              ("conc", ("connrate", str(a.conns), str(a.clients)))):
-                for p in order:
-                    ns, ip, _, eport, _ = self.path(p)
-                    r = self.tool(ns, argv[0], f"{ip}:{eport}", *argv[1:])
-                    if r.get("failed"):
-                        raise RuntimeError(f"{p}: {r['failed']} connections failed")
-                    raw[p][key].append(r)
+            for p in order:
+                ns, ip, _, eport, _ = self.path(p)
+                raw[p]["lat"].append(self.tool(ns, "pingpong", f"{ip}:{eport}", str(a.samples)))
+            # Connection rates swing with every burst of load, so each test is cut into
+            # chunks taken in turn on the three paths.
+            for key, clients in (("seq", 1), ("conc", a.clients)):
+                chunks = {p: [] for p in PATHS}
+                per_chunk = max(1, a.conns // CONN_CHUNKS)
+                for _ in range(CONN_CHUNKS):
+                    for p in order:
+                        ns, ip, _, eport, _ = self.path(p)
+                        r = self.tool(ns, "connrate", f"{ip}:{eport}", str(per_chunk),
+                                      str(clients))
+                        if r.get("failed"):
+                            raise RuntimeError(f"{p}: {r['failed']} connections failed")
+                        chunks[p].append(r)
+                for p in PATHS:
+                    conns = sum(c["conns"] for c in chunks[p])
+                    secs = sum(c["secs"] for c in chunks[p])
+                    raw[p][key].append({"conns": conns, "secs": round(secs, 3),
+                                        "per_sec": round(conns / secs),
+                                        "chunks": [c["per_sec"] for c in chunks[p]]})
             for proc in perf.values():
                 proc.send_signal(signal.SIGINT)
                 proc.wait(timeout=60)
@@ -569,8 +581,8 @@ def report(results, args):
     meta = results["meta"]
     lines.append(f"\nprivlink data-plane bench, {meta['date']}, {meta['machine']}; "
                  f"runs {args.runs} x {args.duration}s iperf3, {args.samples} RTT samples, "
-                 f"{args.conns} conns ({args.clients} clients for N), privlink workers "
-                 f"{args.workers or os.cpu_count()}, HAProxy nbthread {args.haproxy_threads}")
+                 f"{args.conns} conns ({args.clients} clients for N), privlink data-plane threads "
+                 f"{args.workers}, HAProxy nbthread {args.haproxy_threads}")
     lines.append("load: " + ", ".join(f"{l['phase']} {l['loadavg_1m']} ({l['compilers']} "
                                       f"compilers)" for l in results["loads"]))
     ratios = {}
@@ -630,7 +642,7 @@ def main():
     ap.add_argument("--tool-bin", default=str(target / "privlink-bench"))
     ap.add_argument("--work-dir", help="logs and HAProxy's config (default: a temp dir)")
     ap.add_argument("--data-dir", help="the daemon's data dir (default: a temp dir; destroyed)")
-    ap.add_argument("--runs", type=int, default=3, help="runs per path (median reported)")
+    ap.add_argument("--runs", type=int, default=5, help="runs per path (median reported)")
     ap.add_argument("--duration", type=int, default=5, help="seconds per iperf3 test")
     ap.add_argument("--samples", type=int, default=20000, help="ping-pong round trips")
     ap.add_argument("--conns", type=int, default=3000, help="connections per conn/s test")
@@ -640,10 +652,11 @@ def main():
     ap.add_argument("--api-clients", type=int, default=4, help="API threads creating them")
     ap.add_argument("--settle", type=float, default=3.0,
                     help="seconds before reading the daemon's memory")
-    ap.add_argument("--workers", type=int, default=0,
-                    help="privlink's tokio workers (TOKIO_WORKER_THREADS; default: one per CPU)")
+    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+                    help="privlink's data-plane threads (--dataplane-threads; default: the "
+                    "daemon's, half the CPUs)")
     ap.add_argument("--haproxy-threads", type=int, default=0,
-                    help="HAProxy nbthread (default: privlink's worker count)")
+                    help="HAProxy nbthread (default: privlink's data-plane threads)")
     ap.add_argument("--phases", default="paths,ready,scale")
     ap.add_argument("--perf", default="", help="paths whose proxy to profile with perf during "
                     "the latency and conn/s tests (privlink,haproxy); data in --work-dir")
@@ -654,7 +667,7 @@ def main():
     if args.quick:
         args.runs, args.duration, args.samples, args.conns = 1, 2, 5000, 1000
         args.ready, args.endpoints = 5, 200
-    args.haproxy_threads = args.haproxy_threads or args.workers or os.cpu_count()
+    args.haproxy_threads = args.haproxy_threads or args.workers
     if os.geteuid() != 0:
         sys.exit("the data-plane bench needs root (network namespaces)")
     for b in (args.privlink_bin, args.tool_bin):

@@ -69,6 +69,10 @@ struct ServeArgs {
     /// instances stay `pending`). Needs no root.
     #[arg(long, env = "PRIVLINK_NO_NETWORK", value_parser = clap::builder::BoolishValueParser::new())]
     no_network: bool,
+    /// Worker threads of the data plane (proxied connections, health checks), on a runtime
+    /// apart from the API's. Default: half the CPUs, at least one.
+    #[arg(long, env = "PRIVLINK_DATAPLANE_THREADS")]
+    dataplane_threads: Option<usize>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -170,10 +174,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             node::Instances::new(&data_dir, &args.region)
                 .with_context(|| format!("instance workloads in {}", data_dir.display()))?,
         );
-        Some((
-            Arc::new(node::NetworkNode::new(prefix).with_instances(instances.clone())),
-            instances,
-        ))
+        let threads = args.dataplane_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+        });
+        tracing::info!(threads, "data plane runtime");
+        let node = node::NetworkNode::new(prefix)
+            .with_dataplane_threads(threads)
+            .context("starting the data plane's runtime")?
+            .with_instances(instances.clone());
+        Some((Arc::new(node), instances))
     };
     let store = store::SqliteStore::open(&data_dir.join("privlink.db"))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
