@@ -652,9 +652,9 @@ def main():
     ap.add_argument("--api-clients", type=int, default=4, help="API threads creating them")
     ap.add_argument("--settle", type=float, default=3.0,
                     help="seconds before reading the daemon's memory")
-    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+    ap.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 2) // 2),
                     help="privlink's data-plane threads (--dataplane-threads; default: the "
-                    "daemon's, half the CPUs)")
+                    "daemon's, half the CPUs, at least 2)")
     ap.add_argument("--haproxy-threads", type=int, default=0,
                     help="HAProxy nbthread (default: privlink's data-plane threads)")
     ap.add_argument("--phases", default="paths,ready,scale")

@@ -60,11 +60,10 @@ impl NetworkNode {
     /// runtime of its own with `threads` workers, apart from the caller's (the API's). Without
     /// it the data plane runs on the runtime that drives the node.
     ///
-    /// Why a runtime of its own: tokio wakes an idle worker (a futex wake on another core)
-    /// whenever one worker has more than one task ready, which is most I/O events of a short
-    /// proxied connection; on a small host one data-plane worker carries as many bytes and
-    /// more connections per second than two (see bench/README.md), and API bursts no longer
-    /// delay proxied traffic.
+    /// A runtime of its own keeps API bursts from delaying proxied traffic, and lets the
+    /// data plane's worker count be chosen for it alone. `apply` binds listeners
+    /// synchronously (a trip to the namespace's thread each), blocking one worker meanwhile:
+    /// with two or more, connections keep being served.
     pub fn with_dataplane_threads(mut self, threads: usize) -> std::io::Result<NetworkNode> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))

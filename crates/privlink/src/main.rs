@@ -70,7 +70,8 @@ struct ServeArgs {
     #[arg(long, env = "PRIVLINK_NO_NETWORK", value_parser = clap::builder::BoolishValueParser::new())]
     no_network: bool,
     /// Worker threads of the data plane (proxied connections, health checks), on a runtime
-    /// apart from the API's. Default: half the CPUs, at least one.
+    /// apart from the API's. Default: half the CPUs, at least two (binding a listener blocks
+    /// a worker briefly; another keeps serving connections).
     #[arg(long, env = "PRIVLINK_DATAPLANE_THREADS")]
     dataplane_threads: Option<usize>,
 }
@@ -175,7 +176,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("instance workloads in {}", data_dir.display()))?,
         );
         let threads = args.dataplane_threads.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+            std::thread::available_parallelism().map_or(2, |n| (n.get() / 2).max(2))
         });
         tracing::info!(threads, "data plane runtime");
         let node = node::NetworkNode::new(prefix)
