@@ -126,7 +126,11 @@ def wait_running(ec2, ids, timeout=15):
 def wait_ns(prefix, names, present=True, timeout=15):
     names = set(names)
     if present:
-        wait_until(lambda: names <= namespaces(prefix), timeout, what=f"namespaces {names}")
+        # The name appears before the namespace is bind-mounted on it: wait for the mount too,
+        # or `ip -n` may still fail with EINVAL.
+        wait_until(lambda: names <= namespaces(prefix) and
+                   all(os.path.ismount(ns_path(prefix, n)) for n in names),
+                   timeout, what=f"namespaces {names}")
     else:
         wait_until(lambda: not (names & namespaces(prefix)), timeout,
                    what=f"namespaces {names} gone")
