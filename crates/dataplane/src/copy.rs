@@ -9,7 +9,7 @@
 //! Half-close: when one side reaches EOF its direction shuts down writing on the other side and
 //! the opposite direction keeps going; the relay ends when both directions are done.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::Shutdown;
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
@@ -208,7 +208,7 @@ async fn direction(
     let mut buf = vec![0u8; SMALL_BUFFER];
     loop {
         src.readable().await?;
-        let n = match src.try_read(&mut buf) {
+        let n = match read_some(src, &mut buf) {
             Ok(0) => return shutdown_write(dst),
             Ok(n) => n,
             Err(e) if is_retry(&e) => continue,
@@ -233,7 +233,7 @@ async fn direction(
             buf.resize(LARGE_BUFFER, 0);
             loop {
                 src.readable().await?;
-                let n = match src.try_read(&mut buf) {
+                let n = match read_some(src, &mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if is_retry(&e) => continue,
@@ -245,6 +245,30 @@ async fn direction(
         }
     }
     shutdown_write(dst)
+}
+
+/// Reads what `src` holds into `buf`; `WouldBlock` when nothing is there.
+///
+/// A read that does not fill `buf` has drained the socket, so the readiness observed before it
+/// is cleared at once, as tokio's own `AsyncRead` does: the next read waits for the next
+/// readiness event instead of first paying a `recv` that fails with EAGAIN (two syscalls per
+/// request/response round trip). Data arriving after the read raises a new event (the
+/// registration is edge-triggered), and readiness that changed meanwhile is not cleared.
+fn read_some(src: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    let mut short = None;
+    let read = src.try_io(Interest::READABLE, || {
+        let n = (&*socket2::SockRef::from(src)).read(buf)?;
+        if n > 0 && n < buf.len() {
+            // Reported as WouldBlock so that try_io clears the readiness; the count is kept.
+            short = Some(n);
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match short {
+        Some(n) => Ok(n),
+        None => read,
+    }
 }
 
 async fn write_all(
@@ -394,6 +418,64 @@ mod tests {
         assert_eq!(down.load(Ordering::Relaxed), download.len() as u64);
         // The bulk direction returned its pipe.
         assert_eq!(pool.idle(), 1);
+    }
+
+    /// Request/response traffic stays in the buffered phase, where a short read clears the
+    /// socket's readiness: bytes that arrive right after it must still be relayed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn relay_carries_small_round_trips_and_bursts() {
+        let (mut client, a) = pair().await;
+        let (b, mut server) = pair().await;
+        let pool = PipePool::default();
+        let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
+        let relay = Relay {
+            pipes: &pool,
+            idle_timeout: Duration::from_secs(30),
+            a_to_b: &up,
+            b_to_a: &down,
+        };
+        let echo = async move {
+            let mut buf = [0u8; 512];
+            loop {
+                let n = server.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    server.shutdown().await.unwrap();
+                    return;
+                }
+                server.write_all(&buf[..n]).await.unwrap();
+            }
+        };
+        let talk = async move {
+            let mut got = [0u8; 3];
+            for i in 0..2000u32 {
+                let byte = (i % 251) as u8;
+                if i % 2 == 0 {
+                    client.write_all(&[byte]).await.unwrap();
+                    client.read_exact(&mut got[..1]).await.unwrap();
+                    assert_eq!(got[0], byte);
+                } else {
+                    // Three writes back to back: later ones land after the relay's short read.
+                    for k in 0..3u8 {
+                        client.write_all(&[byte ^ k]).await.unwrap();
+                    }
+                    client.read_exact(&mut got).await.unwrap();
+                    assert_eq!(got, [byte, byte ^ 1, byte ^ 2]);
+                }
+            }
+            client.shutdown().await.unwrap();
+            let mut rest = Vec::new();
+            client.read_to_end(&mut rest).await.unwrap();
+            assert!(rest.is_empty());
+        };
+        let run = async { tokio::join!(relay.run(&a, &b), echo, talk).0 };
+        let end = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .unwrap();
+        assert_eq!(end.unwrap(), RelayEnd::Closed);
+        assert_eq!(up.load(Ordering::Relaxed), 4000);
+        assert_eq!(down.load(Ordering::Relaxed), 4000);
+        // Nothing here was bulk: no pipe was taken.
+        assert_eq!(pool.idle(), 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -30,8 +30,14 @@ const CONCURRENCY: usize = 8;
 /// and between the instances of one subnet (each holds a /32) without telling them to talk
 /// to each other directly: no ICMP redirects. The kernel sends a redirect when `all` or the
 /// link says so, hence `all`, `default` (for bridges made later) and each bridge.
+/// `tcp_tw_reuse=1` lets the data plane's connects from NLB node addresses reuse a port whose
+/// earlier connection to the same target sits in TIME_WAIT (after 1 s, with TCP timestamps):
+/// the proxy closes first, and without reuse a few thousand connections per second exhaust
+/// the ephemeral ports towards one target within the TIME_WAIT minute (AWS documents 55,000
+/// connections per minute per target).
 const ROUTER_SYSCTLS: &[(&str, &str)] = &[
     ("ipv4/ip_forward", "1"),
+    ("ipv4/tcp_tw_reuse", "1"),
     ("ipv4/conf/all/send_redirects", "0"),
     ("ipv4/conf/default/send_redirects", "0"),
 ];

@@ -36,7 +36,10 @@ pub use sockets::NetnsSockets;
 #[derive(Debug)]
 pub struct NetworkNode {
     fabric: Arc<Fabric>,
-    dataplane: DataPlane,
+    sockets: Arc<NetnsSockets>,
+    dataplane: Arc<DataPlane>,
+    /// The data plane's own runtime, when it has one ([`NetworkNode::with_dataplane_threads`]).
+    dataplane_runtime: Option<tokio::runtime::Runtime>,
     instances: Option<Arc<Instances>>,
 }
 
@@ -48,9 +51,29 @@ impl NetworkNode {
         let sockets = Arc::new(NetnsSockets::new(fabric.clone()));
         NetworkNode {
             fabric,
-            dataplane: DataPlane::new(sockets),
+            dataplane: Arc::new(DataPlane::new(sockets.clone())),
+            sockets,
+            dataplane_runtime: None,
             instances: None,
         }
+    }
+
+    /// The node with the data plane (listeners, proxied connections, health checks) on a
+    /// runtime of its own with `threads` workers, apart from the caller's (the API's). Without
+    /// it the data plane runs on the runtime that drives the node.
+    ///
+    /// A runtime of its own keeps API bursts from delaying proxied traffic, and lets the
+    /// data plane's worker count be chosen for it alone. `apply` binds listeners
+    /// synchronously (a trip to the namespace's thread each), blocking one worker meanwhile:
+    /// with two or more, connections keep being served.
+    pub fn with_dataplane_threads(mut self, threads: usize) -> std::io::Result<NetworkNode> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("dataplane")
+            .enable_all()
+            .build()?;
+        self.dataplane_runtime = Some(runtime);
+        Ok(self)
     }
 
     /// The node with instances running their workloads.
@@ -105,6 +128,9 @@ impl NetworkNode {
                 "network converged"
             );
         }
+        // Stocked connect sockets of deleted VPCs would keep their namespaces alive.
+        self.sockets
+            .retain(&desired.vpcs.iter().map(|v| v.id.as_str()).collect());
         let mut failed_vpcs = HashSet::new();
         let mut failed_instances = HashSet::new();
         for e in &report.errors {
@@ -164,7 +190,25 @@ impl NetworkNode {
         path: DataPath,
         failed_vpcs: &HashSet<&str>,
     ) -> (Vec<String>, bool) {
-        let failures = self.dataplane.apply(path.config).await;
+        // Applied on the data plane's runtime: the listeners, connections and checkers it
+        // spawns live there.
+        let failures = match &self.dataplane_runtime {
+            Some(runtime) => {
+                let dataplane = self.dataplane.clone();
+                let config = path.config;
+                match runtime
+                    .spawn(async move { dataplane.apply(config).await })
+                    .await
+                {
+                    Ok(failures) => failures,
+                    Err(e) => {
+                        tracing::error!(error = %e, "applying the data plane failed");
+                        return (Vec::new(), false);
+                    }
+                }
+            }
+            None => self.dataplane.apply(path.config).await,
+        };
         for f in &failures {
             tracing::warn!(listener = %f.listener, error = %f.error, "listener not bound");
         }
@@ -185,6 +229,16 @@ impl NetworkNode {
             .map(|e| e.id.clone())
             .collect();
         (programmed, failures.is_empty())
+    }
+}
+
+impl Drop for NetworkNode {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which an async context (the reconciler's task, where the
+        // node usually ends) does not allow.
+        if let Some(runtime) = self.dataplane_runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

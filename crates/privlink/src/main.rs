@@ -92,6 +92,11 @@ struct ServeArgs {
     /// instances stay `pending`). Needs no root.
     #[arg(long, env = "PRIVLINK_NO_NETWORK", value_parser = clap::builder::BoolishValueParser::new())]
     no_network: bool,
+    /// Worker threads of the data plane (proxied connections, health checks), on a runtime
+    /// apart from the API's. Default: half the CPUs, at least two (binding a listener blocks
+    /// a worker briefly; another keeps serving connections).
+    #[arg(long, env = "PRIVLINK_DATAPLANE_THREADS")]
+    dataplane_threads: Option<usize>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -175,6 +180,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !args.no_network && !is_root() {
         bail!("privlink serve needs root for VPC networking; use --no-network for the API only");
     }
+    // Every proxied connection holds two sockets and up to four pipe ends; the soft limit
+    // (often 1024) would cap the data plane long before memory does.
+    match dataplane::raise_nofile_limit() {
+        Ok(limit) => tracing::info!(limit, "open files limit (RLIMIT_NOFILE)"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
@@ -197,10 +208,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             node::Instances::new(&data_dir, &args.region)
                 .with_context(|| format!("instance workloads in {}", data_dir.display()))?,
         );
-        Some((
-            Arc::new(node::NetworkNode::new(prefix).with_instances(instances.clone())),
-            instances,
-        ))
+        let threads = args.dataplane_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, |n| (n.get() / 2).max(2))
+        });
+        tracing::info!(threads, "data plane runtime");
+        let node = node::NetworkNode::new(prefix)
+            .with_dataplane_threads(threads)
+            .context("starting the data plane's runtime")?
+            .with_instances(instances.clone());
+        Some((Arc::new(node), instances))
     };
     let store = store::SqliteStore::open(&data_dir.join("privlink.db"))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
