@@ -189,3 +189,20 @@ def expect_error(code, fn, *args, status=None, **kwargs):
         assert e.response["Error"].get("Message"), "error without a message"
         return e.response
     raise AssertionError(f"expected error {code}, but the call succeeded")
+
+
+def require_root(what):
+    """Fails (never skips) a test that needs root when it runs without."""
+    if os.geteuid() != 0:
+        pytest.fail(f"{what}: needs root (network namespaces, workloads); run as root, as CI "
+                    "does", pytrace=False)
+
+
+def network_daemon(data_dir, monkeypatch):
+    """The body of a `daemon` fixture with the network on, whatever the environment says."""
+    monkeypatch.delenv("PRIVLINK_NO_NETWORK", raising=False)
+    d = Daemon(data_dir, network=True).start()
+    try:
+        yield d
+    finally:
+        d.kill()

@@ -6,13 +6,12 @@ runs inside the test daemon's own namespaces (`ip netns exec`); nothing connects
 host's namespace to a VPC address. Servers are killed at the end, also on failure.
 """
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import CONSUMER, PROVIDER, REGION, Daemon, wait_until
+from conftest import CONSUMER, PROVIDER, REGION, network_daemon, require_root, wait_until
 from test_network import prefix_of
 
 AMI = "ami-12345678"
@@ -54,19 +53,12 @@ except Exception as e:
 
 @pytest.fixture(autouse=True)
 def needs_root():
-    if os.geteuid() != 0:
-        pytest.fail("the client IP tests need root (they create network namespaces); "
-                    "run them as root, as CI does", pytrace=False)
+    require_root("the client IP tests")
 
 
 @pytest.fixture
 def daemon(data_dir, monkeypatch):
-    monkeypatch.delenv("PRIVLINK_NO_NETWORK", raising=False)
-    d = Daemon(data_dir, network=True).start()
-    try:
-        yield d
-    finally:
-        d.kill()
+    yield from network_daemon(data_dir, monkeypatch)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import botocore.awsrequest
 import pytest
 from awscli.clidriver import create_clidriver
 
-from conftest import CONSUMER, PROVIDER, Daemon, privlink_bin, wait_until
+from conftest import CONSUMER, PROVIDER, network_daemon, privlink_bin, require_root, wait_until
 from test_network import prefix_of
 
 DEMO_TIMEOUT = 600
@@ -27,19 +27,12 @@ DEMO_TIMEOUT = 600
 
 @pytest.fixture(autouse=True)
 def needs_root():
-    if os.geteuid() != 0:
-        pytest.fail("privlink demo needs root (network namespaces); run the test as root, "
-                    "as CI does", pytrace=False)
+    require_root("privlink demo")
 
 
 @pytest.fixture
 def daemon(data_dir, monkeypatch):
-    monkeypatch.delenv("PRIVLINK_NO_NETWORK", raising=False)
-    d = Daemon(data_dir, network=True).start()
-    try:
-        yield d
-    finally:
-        d.kill()
+    yield from network_daemon(data_dir, monkeypatch)
 
 
 def demo(daemon, data_dir, *extra):

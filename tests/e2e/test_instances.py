@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import Daemon, destroy, privlink_bin, wait_until
+from conftest import destroy, network_daemon, privlink_bin, require_root, wait_until
 from test_network import namespaces, prefix_of, vpc_with_subnet
 
 AMI = "ami-12345678"
@@ -40,19 +40,12 @@ print(data.split(b"\r\n", 1)[0].decode())
 
 @pytest.fixture(autouse=True)
 def needs_root():
-    if os.geteuid() != 0:
-        pytest.fail("the instance tests need root (namespaces and workloads); run them as "
-                    "root, as CI does", pytrace=False)
+    require_root("the instance tests")
 
 
 @pytest.fixture
 def daemon(data_dir, monkeypatch):
-    monkeypatch.delenv("PRIVLINK_NO_NETWORK", raising=False)
-    d = Daemon(data_dir, network=True).start()
-    try:
-        yield d
-    finally:
-        d.kill()
+    yield from network_daemon(data_dir, monkeypatch)
 
 
 def run(ec2, subnet_id, user_data=None):

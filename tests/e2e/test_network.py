@@ -12,12 +12,11 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import (CONSUMER, OTHER, PROVIDER, Daemon, destroy, privlink_bin,
-                      wait_until)
+from conftest import (CONSUMER, OTHER, PROVIDER, destroy, network_daemon, privlink_bin,
+                      require_root, wait_until)
 
 AMI = "ami-12345678"
 NETNS = "/run/netns"
@@ -25,20 +24,12 @@ NETNS = "/run/netns"
 
 @pytest.fixture(autouse=True)
 def needs_root():
-    if os.geteuid() != 0:
-        pytest.fail("the network tests need root (they create network namespaces); "
-                    "run them as root, as CI does", pytrace=False)
+    require_root("the network tests")
 
 
 @pytest.fixture
 def daemon(data_dir, monkeypatch):
-    """A daemon with networking on, whatever the environment says."""
-    monkeypatch.delenv("PRIVLINK_NO_NETWORK", raising=False)
-    d = Daemon(data_dir, network=True).start()
-    try:
-        yield d
-    finally:
-        d.kill()
+    yield from network_daemon(data_dir, monkeypatch)
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from conftest import CONSUMER, PROVIDER, REGION, Daemon, wait_until
+from conftest import CONSUMER, PROVIDER, REGION, network_daemon, require_root, wait_until
 from test_network import prefix_of
 
 AMI = "ami-12345678"
@@ -75,19 +75,12 @@ except Exception as e:
 
 @pytest.fixture(autouse=True)
 def needs_root():
-    if os.geteuid() != 0:
-        pytest.fail("the PROXY protocol tests need root (they create network namespaces); "
-                    "run them as root, as CI does", pytrace=False)
+    require_root("the PROXY protocol tests")
 
 
 @pytest.fixture
 def daemon(data_dir, monkeypatch):
-    monkeypatch.delenv("PRIVLINK_NO_NETWORK", raising=False)
-    d = Daemon(data_dir, network=True).start()
-    try:
-        yield d
-    finally:
-        d.kill()
+    yield from network_daemon(data_dir, monkeypatch)
 
 
 @pytest.fixture

@@ -13,25 +13,19 @@ import sys
 
 import pytest
 
-from conftest import CONSUMER, PROVIDER, ROOT, Daemon, privlink_bin, wait_until
+from conftest import (CONSUMER, PROVIDER, ROOT, network_daemon, privlink_bin, require_root,
+                      wait_until)
 from test_network import prefix_of
 
 
 @pytest.fixture(autouse=True)
 def needs_root():
-    if os.geteuid() != 0:
-        pytest.fail("the README walkthrough runs instances and privlink exec: it needs root; "
-                    "run it as root, as CI does", pytrace=False)
+    require_root("the README walkthrough")
 
 
 @pytest.fixture
 def daemon(data_dir, monkeypatch):
-    monkeypatch.delenv("PRIVLINK_NO_NETWORK", raising=False)
-    d = Daemon(data_dir, network=True).start()
-    try:
-        yield d
-    finally:
-        d.kill()
+    yield from network_daemon(data_dir, monkeypatch)
 
 
 def walkthrough_script():
