@@ -23,6 +23,7 @@ pub mod socket;
 
 mod checker;
 mod proxy;
+mod workers;
 
 pub use config::{
     DEFAULT_IDLE_TIMEOUT, DataPlaneConfig, HealthCheckConfig, HealthCheckProtocol, ListenerConfig,

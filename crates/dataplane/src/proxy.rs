@@ -27,6 +27,7 @@ use crate::health::{TargetHealth, TargetState};
 use crate::ppv2;
 use crate::select::{self, Candidate, Eligibility, FlowKey};
 use crate::socket::{SocketFactory, connect_as, connect_from, reset};
+use crate::workers::Workers;
 
 /// How long a connection to a target may take before the client is reset.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -337,14 +338,17 @@ struct ListenerHandle {
     counters: Arc<Counters>,
     cancel: CancellationToken,
     connections: TaskTracker,
-    accept: JoinHandle<()>,
+    /// One accept loop per worker (one on the caller's runtime without workers).
+    accept: Vec<JoinHandle<()>>,
 }
 
 impl ListenerHandle {
     /// Stops accepting, resets the open connections and waits until they are gone.
     async fn close(self) {
         self.cancel.cancel();
-        let _ = self.accept.await;
+        for accept in self.accept {
+            let _ = accept.await;
+        }
         self.connections.close();
         self.connections.wait().await;
     }
@@ -371,6 +375,8 @@ pub struct DataPlane {
     shared: Arc<Shared>,
     control: tokio::sync::Mutex<Control>,
     root: CancellationToken,
+    /// Where listeners accept and connections run; `None`: the runtime calling `apply`.
+    workers: Option<Workers>,
 }
 
 impl DataPlane {
@@ -388,7 +394,17 @@ impl DataPlane {
             }),
             control: tokio::sync::Mutex::new(Control::default()),
             root: CancellationToken::new(),
+            workers: None,
         }
+    }
+
+    /// The data plane with its listeners and connections on `count` worker threads of its own,
+    /// each a single-threaded runtime that accepts on every listener and serves what it
+    /// accepted: a connection stays on one thread from accept to close. Health checks and
+    /// `apply` stay on the caller's runtime.
+    pub fn with_workers(mut self, count: usize) -> io::Result<DataPlane> {
+        self.workers = Some(Workers::start(count)?);
+        Ok(self)
     }
 
     /// Makes the running proxy match `config`. Listeners whose address is unchanged keep their
@@ -530,20 +546,42 @@ impl DataPlane {
             .listener(netns.as_deref(), addr)
             .map_err(bind_err)?;
         std_listener.set_nonblocking(true).map_err(bind_err)?;
-        let listener = TcpListener::from_std(std_listener).map_err(bind_err)?;
-        let local_addr = listener.local_addr().map_err(bind_err)?;
+        let local_addr = std_listener.local_addr().map_err(bind_err)?;
         let runtime = Arc::new(ArcSwap::from_pointee(runtime));
         let counters = Arc::new(Counters::default());
         let cancel = self.root.child_token();
         let connections = TaskTracker::new();
-        let accept = tokio::spawn(accept_loop(
-            listener,
-            runtime.clone(),
-            counters.clone(),
-            self.shared.clone(),
-            cancel.clone(),
-            connections.clone(),
-        ));
+        let accept_on = |handle: Option<&tokio::runtime::Handle>, std_listener| {
+            let task = accept_loop(
+                std_listener,
+                runtime.clone(),
+                counters.clone(),
+                self.shared.clone(),
+                cancel.clone(),
+                connections.clone(),
+            );
+            match handle {
+                Some(h) => h.spawn(task),
+                None => tokio::spawn(task),
+            }
+        };
+        let accept = match &self.workers {
+            None => vec![accept_on(None, std_listener)],
+            Some(workers) => {
+                // Each worker polls its own duplicate of the socket.
+                let mut sockets = Vec::new();
+                for _ in 1..workers.handles().len() {
+                    sockets.push(std_listener.try_clone().map_err(bind_err)?);
+                }
+                sockets.push(std_listener);
+                workers
+                    .handles()
+                    .iter()
+                    .zip(sockets)
+                    .map(|(h, s)| accept_on(Some(h), s))
+                    .collect()
+            }
+        };
         tracing::info!(%local_addr, "listener started");
         Ok(ListenerHandle {
             bound: (addr, netns),
@@ -605,13 +643,21 @@ impl Drop for DataPlane {
 // === Connections ===
 
 async fn accept_loop(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     runtime: Arc<ArcSwap<ListenerRuntime>>,
     counters: Arc<Counters>,
     shared: Arc<Shared>,
     cancel: CancellationToken,
     connections: TaskTracker,
 ) {
+    // Registered here, with the runtime this loop (and the connections it spawns) runs on.
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot register the listener");
+            return;
+        }
+    };
     loop {
         let accepted = tokio::select! {
             biased;

@@ -919,3 +919,44 @@ async fn deregistered_target_keeps_its_connections_after_the_delay_by_default() 
     assert_eq!(rest, TRAILER);
     dp.shutdown().await;
 }
+
+#[tokio::test]
+async fn workers_serve_listeners_and_reset_their_connections_on_removal() {
+    let a = Backend::start("127.0.0.2", false).await;
+    let mut l = listener();
+    l.listen = "127.0.0.10:0".parse().unwrap();
+    let cfg = config(l, group(&[&a], fast_checks()));
+    let dp = DataPlane::new(Arc::new(CurrentNamespace))
+        .with_workers(2)
+        .unwrap();
+    assert!(dp.apply(cfg.clone()).await.is_empty());
+    let proxy = dp.local_addr("l1").unwrap();
+    // Concurrent exchanges, spread over the workers by whichever accepts first.
+    let mut exchanges = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        exchanges.spawn(async move { exchange(proxy, format!("hello {i}").as_bytes()).await });
+    }
+    while let Some(r) = exchanges.join_next().await {
+        r.unwrap().unwrap();
+    }
+    let mut conns = Vec::new();
+    for _ in 0..4 {
+        conns.push(held(proxy).await);
+    }
+    wait_until("four held connections", || {
+        dp.listener_stats("l1").unwrap().active_connections == 4
+    })
+    .await;
+    assert_eq!(dp.listener_stats("l1").unwrap().total_connections, 24);
+
+    let mut without = cfg.clone();
+    without.listeners.clear();
+    let applied = timeout(PATIENCE, dp.apply(without)).await;
+    assert!(applied.expect("apply waited").is_empty());
+    for s in &mut conns {
+        assert!(closed(s).await, "expected a reset");
+    }
+    // Every worker's copy of the socket is closed.
+    assert!(TcpStream::connect(proxy).await.is_err(), "still accepting");
+    dp.shutdown().await;
+}

@@ -58,20 +58,22 @@ impl NetworkNode {
         }
     }
 
-    /// The node with the data plane (listeners, proxied connections, health checks) on a
-    /// runtime of its own with `threads` workers, apart from the caller's (the API's). Without
-    /// it the data plane runs on the runtime that drives the node.
+    /// The node with the data plane on threads of its own, apart from the caller's runtime
+    /// (the API's): listeners and proxied connections on `threads` single-threaded workers
+    /// ([`DataPlane::with_workers`]), `apply` and health checks on a runtime of their own.
+    /// Without it the data plane runs on the runtime that drives the node.
     ///
-    /// A runtime of its own keeps API bursts from delaying proxied traffic, and lets the
-    /// data plane's worker count be chosen for it alone. `apply` binds listeners
-    /// synchronously (a trip to the namespace's thread each), blocking one worker meanwhile:
-    /// with two or more, connections keep being served.
+    /// Threads of its own keep API bursts from delaying proxied traffic, and let the data
+    /// plane's worker count be chosen for it alone. `apply` binds listeners synchronously (a
+    /// trip to the namespace's thread each), blocking a thread of the control runtime
+    /// meanwhile, never a worker: connections keep being served.
     pub fn with_dataplane_threads(mut self, threads: usize) -> std::io::Result<NetworkNode> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
-            .thread_name("dataplane")
+            .thread_name("dataplane-ctl")
             .enable_all()
             .build()?;
+        self.dataplane = Arc::new(DataPlane::new(self.sockets.clone()).with_workers(threads)?);
         self.dataplane_runtime = Some(runtime);
         Ok(self)
     }
