@@ -13,6 +13,7 @@ import pytest
 
 from conftest import CONSUMER, PROVIDER, REGION, network_daemon, require_root, wait_until
 from test_network import prefix_of
+from test_traffic import instance as launch, running, servers  # noqa: F401
 
 AMI = "ami-12345678"
 PORT = 8080
@@ -59,27 +60,6 @@ def needs_root():
 @pytest.fixture
 def daemon(data_dir, monkeypatch):
     yield from network_daemon(data_dir, monkeypatch)
-
-
-@pytest.fixture
-def servers():
-    """Processes started in instance namespaces; killed (and reaped) at the end."""
-    procs = []
-    yield procs
-    for p in procs:
-        p.kill()
-        p.wait(timeout=10)
-
-
-def launch(ec2, subnet):
-    i = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1,
-                          SubnetId=subnet)["Instances"][0]
-    return i["InstanceId"], i["PrivateIpAddress"]
-
-
-def running(ec2, iid):
-    r = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
-    return r["State"]["Name"] == "running"
 
 
 def ask(ns, host, port, timeout=3):
