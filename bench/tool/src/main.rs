@@ -1,12 +1,15 @@
 //! `privlink-bench`: the small, precise programs the data-plane benchmark runs inside instance
-//! namespaces (bench/dataplane_bench.py drives them). Blocking std sockets only, so the client's
-//! own cost per operation is a syscall or two and nothing else.
+//! namespaces (bench/dataplane_bench.py drives them), and the DNS benchmark's load client
+//! (bench/dns_bench.py). Blocking std sockets only, so the client's own cost per operation is a
+//! syscall or two and nothing else.
 //!
 //! ```text
 //! privlink-bench echo-server ADDR [THREADS]     echo every byte back; THREADS accept loops
 //! privlink-bench pingpong ADDR SAMPLES          1-byte request/response on one connection
 //! privlink-bench connrate ADDR COUNT CLIENTS    connect + 1-byte echo + close, COUNT in all
 //! privlink-bench ready                          per stdin line ADDR: poll until a byte echoes
+//! privlink-bench dnsload ADDR FILE SECS OUTSTANDING   UDP DNS queries from FILE, OUTSTANDING
+//!                                                     in flight, for SECS
 //! ```
 //!
 //! Clients print one JSON object per result on stdout; errors go to stderr with exit status 1.
@@ -18,8 +21,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod dns;
+
 const USAGE: &str = "usage: privlink-bench echo-server ADDR [THREADS] | pingpong ADDR SAMPLES \
-                     | connrate ADDR COUNT CLIENTS | ready";
+                     | connrate ADDR COUNT CLIENTS | ready \
+                     | dnsload ADDR QUERYFILE SECONDS OUTSTANDING";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +34,7 @@ fn main() -> ExitCode {
         Some("pingpong") => pingpong(&args[1..]),
         Some("connrate") => connrate(&args[1..]),
         Some("ready") => ready(),
+        Some("dnsload") => dnsload(&args[1..]),
         _ => Err(io::Error::new(io::ErrorKind::InvalidInput, USAGE)),
     };
     match result {
@@ -223,6 +230,39 @@ fn ready() -> io::Result<()> {
         writeln!(out, "{result}")?;
         out.flush()?;
     }
+    Ok(())
+}
+
+/// See the `dns` module: prints what the run measured as one JSON object.
+fn dnsload(args: &[String]) -> io::Result<()> {
+    let addr: SocketAddr = arg(args, 0, "ADDR")?;
+    let file: String = arg(args, 1, "QUERYFILE")?;
+    let secs: f64 = arg(args, 2, "SECONDS")?;
+    let outstanding: usize = arg(args, 3, "OUTSTANDING")?;
+    if !(secs > 0.0 && secs <= 3600.0 && (1..=dns::MAX_OUTSTANDING).contains(&outstanding)) {
+        return Err(bad(&format!(
+            "SECONDS must be in (0, 3600] and OUTSTANDING in 1..={}",
+            dns::MAX_OUTSTANDING
+        )));
+    }
+    let queries = dns::read_queries(&file)?;
+    let r = dns::run(addr, queries, secs, outstanding)?;
+    let lat = &r.latencies;
+    println!(
+        "{{\"sent\":{},\"good\":{},\"bad\":{},\"lost\":{},\"stray\":{},\"outstanding\":{},\"secs\":{:.3},\"qps\":{:.0},\"p50_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"max_us\":{:.1}}}",
+        r.sent,
+        r.good,
+        r.bad,
+        r.lost,
+        r.stray,
+        outstanding,
+        r.secs,
+        r.qps(),
+        pct(lat, 50.0),
+        pct(lat, 90.0),
+        pct(lat, 99.0),
+        pct(lat, 100.0)
+    );
     Ok(())
 }
 
