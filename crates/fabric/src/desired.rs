@@ -31,6 +31,10 @@ pub struct VpcNet {
     /// Filters on connections to service addresses of the router (endpoint ENIs): one
     /// `inet privlink_sg` table in the router namespace; none when empty.
     pub guards: Vec<AddressGuard>,
+    /// The VPC's DNS address (base+2), held as a /32 on the router's `lo` so that the daemon
+    /// can serve DNS there and every subnet reaches it through its gateway. `None`: not held
+    /// (the VPC has no DNS support).
+    pub resolver: Option<Ipv4Addr>,
 }
 
 /// One subnet: a bridge in the VPC router holding the subnet's base+1.
@@ -104,6 +108,8 @@ pub(crate) struct VpcPlan {
     pub(crate) kept_neighbours: BTreeSet<Ipv4Addr>,
     /// The rendered table of the router's guards, if any.
     pub(crate) guards: Option<Ruleset>,
+    /// The addresses the router holds on `lo` besides 127.0.0.1 (the resolver's).
+    pub(crate) loopback_addresses: BTreeSet<Ipv4Net>,
 }
 
 /// The checked desired state.
@@ -405,6 +411,18 @@ pub(crate) fn plan(prefix: &Prefix, desired: &DesiredNetwork) -> Plan {
             .iter()
             .flat_map(|s| s.service_addresses.iter().copied())
             .collect();
+        let loopback_addresses = match check_resolver(vpc, &service) {
+            Ok(addresses) => addresses,
+            Err(e) => {
+                plan.errors.push(vpc_error(e));
+                continue;
+            }
+        };
+        // No instance may take the resolver's address either.
+        let service: BTreeSet<Ipv4Addr> = service
+            .into_iter()
+            .chain(loopback_addresses.iter().map(Ipv4Net::addr))
+            .collect();
         let ip_twice = repeated(vpc.instances.iter().map(|i| i.ip));
         let mut instances = Vec::new();
         let mut veths = BTreeSet::new();
@@ -463,9 +481,32 @@ pub(crate) fn plan(prefix: &Prefix, desired: &DesiredNetwork) -> Plan {
             neighbours,
             kept_neighbours,
             guards: guards_ruleset(&vpc.guards),
+            loopback_addresses,
         });
     }
     plan
+}
+
+/// The resolver address must be a host address of the VPC that nothing else holds: not a
+/// gateway, not a service address (instances are checked against it like every router address).
+fn check_resolver(vpc: &VpcNet, service: &BTreeSet<Ipv4Addr>) -> Result<BTreeSet<Ipv4Net>, Error> {
+    let Some(ip) = vpc.resolver else {
+        return Ok(BTreeSet::new());
+    };
+    let problem =
+        if !vpc.cidr.contains(&ip) || ip == vpc.cidr.network() || ip == vpc.cidr.broadcast() {
+            Some("is not a host address of the VPC")
+        } else if vpc.subnets.iter().any(|s| gateway_of(&s.cidr) == ip) {
+            Some("is a subnet's gateway")
+        } else if service.contains(&ip) {
+            Some("is a service address")
+        } else {
+            None
+        };
+    match problem {
+        Some(problem) => Err(Error::Invalid(format!("resolver address {ip} {problem}"))),
+        None => Ok(BTreeSet::from([Ipv4Net::from(ip)])),
+    }
 }
 
 #[cfg(test)]
@@ -518,6 +559,7 @@ mod tests {
                 },
             ],
             guards: Vec::new(),
+            resolver: None,
         }
     }
 

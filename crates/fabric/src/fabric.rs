@@ -420,6 +420,14 @@ impl Inner {
         let mut links = ns.links().await?;
         let mut relist = false;
         bring_up_loopback(&ns, name, &links, changes).await?;
+        // 127.0.0.1/8 is the kernel's; only the addresses the fabric puts on `lo` are its own.
+        let on_lo: BTreeSet<Ipv4Net> = ns
+            .addresses("lo")
+            .await?
+            .into_iter()
+            .filter(|a| !a.addr().is_loopback())
+            .collect();
+        fix_addresses(&ns, name, "lo", &on_lo, &vpc.loopback_addresses, changes).await?;
         converge_sysctls(&ns, name, owned(ROUTER_SYSCTLS), changes).await?;
         // The guards before the addresses: a new endpoint address is never open unfiltered.
         converge_firewall(&ns, name, vpc.guards.as_ref(), changes).await?;

@@ -146,6 +146,7 @@ fn world() -> DesiredNetwork {
                     instance("i-a2", "subnet-a2", "10.0.2.10", None),
                 ],
                 guards: Vec::new(),
+                resolver: None,
             },
             VpcNet {
                 id: "vpc-b".into(),
@@ -156,6 +157,7 @@ fn world() -> DesiredNetwork {
                 ],
                 instances: vec![instance("i-b1", "subnet-b1", "10.0.1.10", None)],
                 guards: Vec::new(),
+                resolver: None,
             },
         ],
     }
@@ -719,6 +721,58 @@ async fn a_reused_address_is_reachable_at_once() {
     assert_eq!(seen.ip(), ip("10.0.1.1"));
 }
 
+/// The VPC's DNS address lives on the router's `lo`: instances of every subnet reach it
+/// through their gateway; it goes when the VPC loses DNS support; a bad one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resolver_address_is_held_by_the_router() {
+    let scope = Scope::new();
+    let fabric = scope.fabric();
+    let mut desired = world();
+    vpc(&mut desired, "vpc-a").resolver = Some(ip("10.0.0.2"));
+    let changes = converge_settled(&fabric, &desired).await;
+    assert!(changes.contains(&Change::AddressAdded {
+        namespace: "vpc-a".into(),
+        link: "lo".into(),
+        address: net("10.0.0.2/32"),
+    }));
+    let ra = fabric.vpc_netns("vpc-a").unwrap();
+    for client in ["i-a1", "i-a2"] {
+        let seen = exchange(
+            &ra,
+            sa("10.0.0.2", 0),
+            &fabric.instance_netns(client).unwrap(),
+        )
+        .await;
+        assert_ne!(
+            seen.ip(),
+            ip("10.0.0.2"),
+            "{client} reached it from its own address"
+        );
+    }
+    assert!(addresses(&ra, "lo").await.contains(&net("127.0.0.1/8")));
+    // The other VPC (same CIDR) does not hold it.
+    let rb = fabric.vpc_netns("vpc-b").unwrap();
+    assert!(!addresses(&rb, "lo").await.contains(&net("10.0.0.2/32")));
+
+    vpc(&mut desired, "vpc-a").resolver = None;
+    let changes = converge_settled(&fabric, &desired).await;
+    assert!(changes.contains(&Change::AddressRemoved {
+        namespace: "vpc-a".into(),
+        link: "lo".into(),
+        address: net("10.0.0.2/32"),
+    }));
+    assert_eq!(addresses(&ra, "lo").await, set(&["127.0.0.1/8"]));
+
+    vpc(&mut desired, "vpc-a").resolver = Some(ip("10.0.1.1"));
+    let report = fabric.converge(&desired).await.unwrap();
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(
+        report.errors[0].error.to_string().contains("gateway"),
+        "{}",
+        report.errors[0].error
+    );
+}
+
 /// Client IP preservation: the router delivers a target's replies to a transparent socket
 /// bound to the client's address instead of forwarding them to the client, and every
 /// instance (a /32) reaches even its own subnet through the router, so a target of the
@@ -1201,6 +1255,7 @@ async fn converge_time_for_fifty_instances() {
             ],
             instances,
             guards: Vec::new(),
+            resolver: None,
         }],
     };
     let fabric = scope.fabric();

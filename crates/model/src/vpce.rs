@@ -309,6 +309,25 @@ pub fn is_valid_private_dns_name(name: &str) -> bool {
         })
 }
 
+/// The TXT record names that prove ownership of `private_dns_name` with the challenge record
+/// name `challenge` (`_<random>`), most specific first: the challenge name under the private
+/// DNS name and under each parent domain (verifying a parent covers its subdomains) down to
+/// two labels, then the same domains without the prefix (for DNS hosts that refuse
+/// underscores). A leading `*.` is not part of the domain.
+pub fn verification_record_names(private_dns_name: &str, challenge: &str) -> Vec<String> {
+    let name = private_dns_name.trim_end_matches('.').to_ascii_lowercase();
+    let name = name.strip_prefix("*.").unwrap_or(&name);
+    let labels: Vec<&str> = name.split('.').collect();
+    let domains: Vec<String> = (0..labels.len().saturating_sub(1))
+        .map(|i| labels[i..].join("."))
+        .collect();
+    domains
+        .iter()
+        .map(|d| format!("{challenge}.{d}"))
+        .chain(domains.iter().cloned())
+        .collect()
+}
+
 /// `com.amazonaws.vpce.<region>.<service id>`.
 pub fn service_name(region: &str, service_id: &str) -> String {
     format!("com.amazonaws.vpce.{region}.{service_id}")
@@ -333,6 +352,9 @@ pub struct EndpointService {
     /// When the provider last asked for the private DNS name to be verified.
     #[serde(default)]
     pub private_dns_verification_requested: Option<OffsetDateTime>,
+    /// When the TXT record was last looked up (by a requested or a periodic check).
+    #[serde(default)]
+    pub private_dns_last_checked: Option<OffsetDateTime>,
     pub allowed_principals: Vec<AllowedPrincipal>,
     pub tags: Vec<Tag>,
     pub created: OffsetDateTime,
@@ -663,6 +685,23 @@ mod tests {
         ] {
             assert!(!is_sns_topic_arn(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn verification_looks_at_the_name_and_its_parents() {
+        assert_eq!(
+            verification_record_names("*.API.example.com.", "_abc"),
+            [
+                "_abc.api.example.com",
+                "_abc.example.com",
+                "api.example.com",
+                "example.com"
+            ]
+        );
+        assert_eq!(
+            verification_record_names("example.com", "_x"),
+            ["_x.example.com", "example.com"]
+        );
     }
 
     #[test]

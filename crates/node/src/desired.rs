@@ -20,7 +20,7 @@ use crate::security::SecurityGroups;
 /// - in each VPC router, guards on its endpoint interfaces (their groups' ingress rules) and
 ///   on its load balancer nodes with security groups (their ingress and egress rules).
 ///
-/// The VPC's DNS address (base+2) is not held yet: it comes with the resolver.
+/// - the VPC's DNS address (base+2) held by its router when the VPC has DNS support.
 pub fn desired_network(world: &World) -> DesiredNetwork {
     let groups = SecurityGroups::new(world);
     let mut vpcs: Vec<VpcNet> = world
@@ -32,6 +32,9 @@ pub fn desired_network(world: &World) -> DesiredNetwork {
             subnets: Vec::new(),
             instances: Vec::new(),
             guards: groups.guards(world, &v.id),
+            resolver: v
+                .dns_support
+                .then(|| crate::instances::vpc_resolver(v.cidr.network())),
         })
         .collect();
     let subnet_cidrs: HashMap<&str, _> = world

@@ -10,6 +10,7 @@
 
 mod datapath;
 mod desired;
+mod dns;
 mod health;
 mod instances;
 mod security;
@@ -26,6 +27,7 @@ use netns::Prefix;
 
 pub use datapath::{DataPath, data_path};
 pub use desired::desired_network;
+pub use dns::{DNS_PORT, VpcResolvers, dns_records, endpoint_zone, host_zone};
 pub use health::DataPlaneHealth;
 pub use instances::{Instances, InstancesReport, destroy_workloads};
 pub use security::SecurityGroups;
@@ -41,6 +43,7 @@ pub struct NetworkNode {
     /// The data plane's own runtime, when it has one ([`NetworkNode::with_dataplane_threads`]).
     dataplane_runtime: Option<tokio::runtime::Runtime>,
     instances: Option<Arc<Instances>>,
+    resolvers: Option<VpcResolvers>,
 }
 
 impl NetworkNode {
@@ -55,6 +58,7 @@ impl NetworkNode {
             sockets,
             dataplane_runtime: None,
             instances: None,
+            resolvers: None,
         }
     }
 
@@ -84,6 +88,18 @@ impl NetworkNode {
         self
     }
 
+    /// The node with a resolver in every VPC with DNS support, answering from each pass's
+    /// world.
+    pub fn with_resolvers(mut self, resolvers: VpcResolvers) -> NetworkNode {
+        self.resolvers = Some(resolvers);
+        self
+    }
+
+    /// The VPC resolvers, if the node runs them.
+    pub fn resolvers(&self) -> Option<&VpcResolvers> {
+        self.resolvers.as_ref()
+    }
+
     /// The fabric, for the data plane's sockets in the VPCs' namespaces.
     pub fn fabric(&self) -> &Fabric {
         &self.fabric
@@ -103,6 +119,12 @@ impl NetworkNode {
     pub async fn converge(&self, world: World) -> NodeReport {
         let desired = desired_network(&world);
         let path = data_path(&world);
+        // Names follow the store at once: a deleted endpoint's name stops resolving before its
+        // addresses go, a new one's resolves before it is `available`.
+        if let Some(r) = &self.resolvers {
+            r.apply_records(&world);
+            r.stop_removed(&desired);
+        }
         // Listeners that go away reset their connections while their addresses still exist:
         // once the fabric has removed an address, a reset from it has no route.
         self.close_removed_listeners(&path.config).await;
@@ -146,6 +168,11 @@ impl NetworkNode {
                 _ => {}
             }
         }
+        // Before the workloads start: their first lookups find the resolver.
+        let dns_ok = match &self.resolvers {
+            Some(r) => r.serve(&self.fabric, &desired, &failed_vpcs).await,
+            None => true,
+        };
         let prefix = self.fabric.prefix();
         let instances_up = desired
             .vpcs
@@ -170,7 +197,7 @@ impl NetworkNode {
             instances_up: instances.up,
             instances_stopped: instances.stopped,
             programmed_endpoints,
-            retry: !report.is_ok() || !dp_ok || !workloads_ok || instances.retry,
+            retry: !report.is_ok() || !dp_ok || !workloads_ok || instances.retry || !dns_ok,
         }
     }
 

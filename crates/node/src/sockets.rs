@@ -155,6 +155,7 @@ mod tests {
                 }],
                 instances: vec![],
                 guards: vec![],
+                resolver: None,
             }],
         };
         assert!(fabric.converge(&desired).await.unwrap().is_ok());

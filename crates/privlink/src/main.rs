@@ -5,6 +5,7 @@
 //! a daemon.
 
 mod demo;
+mod dns;
 mod lock;
 
 use std::net::SocketAddr;
@@ -97,6 +98,20 @@ struct ServeArgs {
     /// a worker briefly; another keeps serving connections).
     #[arg(long, env = "PRIVLINK_DATAPLANE_THREADS")]
     dataplane_threads: Option<usize>,
+    /// An upstream resolver for names outside privlink's zones and for private DNS name
+    /// verification: `IP` or `IP:PORT`; repeatable. Default: the host's /etc/resolv.conf.
+    /// Queries to it leave from the host's own namespace.
+    #[arg(long = "dns-upstream", value_name = "ADDR", value_parser = dns::parse_upstream)]
+    dns_upstreams: Vec<SocketAddr>,
+    /// Also serve the public view of DNS (endpoint names, the rest forwarded) on the host, on
+    /// UDP and TCP ADDR (port 0 picks a free one; the bound address is printed). Off unless
+    /// given.
+    #[arg(long, env = "PRIVLINK_DNS_LISTEN", value_name = "ADDR")]
+    dns_listen: Option<SocketAddr>,
+    /// How often every service's private DNS name is verified again (seconds); a provider's
+    /// StartVpcEndpointServicePrivateDnsVerification checks at once.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    dns_verify_interval: u64,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -198,6 +213,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             data_dir.display()
         ),
     };
+    let upstreams = dns::upstreams(&args.dns_upstreams)?;
+    if upstreams.is_empty() {
+        tracing::warn!("no upstream resolver: names outside privlink's zones get SERVFAIL");
+    } else {
+        tracing::info!(?upstreams, "DNS upstreams");
+    }
+    let resolver = ::dns::Dns::new(::dns::DnsConfig {
+        upstreams,
+        ..::dns::DnsConfig::default()
+    });
     let network = if args.no_network {
         tracing::info!("--no-network: control plane only, no VPC networking");
         None
@@ -215,7 +240,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let node = node::NetworkNode::new(prefix)
             .with_dataplane_threads(threads)
             .context("starting the data plane's runtime")?
-            .with_instances(instances.clone());
+            .with_instances(instances.clone())
+            .with_resolvers(node::VpcResolvers::new(resolver.clone(), &args.region));
         Some((Arc::new(node), instances))
     };
     let store = store::SqliteStore::open(&data_dir.join("privlink.db"))
@@ -243,6 +269,28 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 let _ = rx.recv().await;
             }
         };
+        let public_dns = match args.dns_listen {
+            Some(addr) => {
+                let (serving, bound) = dns::listen_public(&resolver, addr)?;
+                tracing::info!(%bound, "public DNS view");
+                Some((serving, bound))
+            }
+            None => None,
+        };
+        let verifier = tokio::spawn(dns::verify_private_dns_names(
+            control.clone(),
+            resolver.clone(),
+            std::time::Duration::from_secs(args.dns_verify_interval.max(1)),
+            shutdown_signal(&shutdown),
+        ));
+        if network.is_none() {
+            tokio::spawn(dns::follow_records(
+                control.clone(),
+                resolver.clone(),
+                args.region.clone(),
+                shutdown_signal(&shutdown),
+            ));
+        }
         let mut data_plane = None;
         let reconciler = match network {
             Some((node, instances)) => {
@@ -263,6 +311,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(data_dir = %data_dir.display(), region = %args.region, "privlink serving on http://{bound}");
         // Tests and scripts read the bound address from this line.
         println!("privlink listening on http://{bound}");
+        // Then this one, when asked for (the API's line stays first).
+        if let Some((_, dns_bound)) = &public_dns {
+            println!("privlink DNS listening on {dns_bound}");
+        }
         let mut rx = shutdown.subscribe();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -271,6 +323,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .context("serving")?;
         let _ = reconciler.await;
+        let _ = verifier.await;
+        drop(public_dns);
         // Clients see their connections reset, not a clean end of stream that could pass
         // for a complete answer. (Instances keep running; a restarted daemon serves again.)
         if let Some(node) = data_plane {
@@ -424,6 +478,16 @@ fn instance_paths(data_dir: &Path, id: &str) -> anyhow::Result<Option<(PathBuf, 
 }
 
 /// A broadcast that fires once on SIGINT or SIGTERM.
+/// Resolves when `shutdown` fires.
+fn shutdown_signal(
+    shutdown: &tokio::sync::broadcast::Sender<()>,
+) -> impl std::future::Future<Output = ()> + use<> {
+    let mut rx = shutdown.subscribe();
+    async move {
+        let _ = rx.recv().await;
+    }
+}
+
 fn tokio_util_shutdown() -> tokio::sync::broadcast::Sender<()> {
     let (tx, _) = tokio::sync::broadcast::channel(1);
     let tx2 = tx.clone();

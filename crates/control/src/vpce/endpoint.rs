@@ -286,19 +286,45 @@ fn endpoint_groups(
 }
 
 /// Whether private DNS can be on for an endpoint of `svc` in `vpc`: the service must have a
-/// verified private DNS name and the VPC both DNS attributes.
-fn check_private_dns(vpc: &Vpc, svc: &EndpointService) -> Result<(), AwsError> {
-    if svc.verified_private_dns_name().is_none() {
+/// verified private DNS name, the VPC both DNS attributes, and no other endpoint in the VPC
+/// (`other than` this one) may already have private DNS on for the same name.
+fn check_private_dns(
+    db: &mut Db<'_>,
+    vpc: &Vpc,
+    svc: &EndpointService,
+    other_than: Option<&str>,
+) -> Result<(), AwsError> {
+    let Some(name) = svc.verified_private_dns_name() else {
         return Err(AwsError::invalid_parameter(format!(
             "Private DNS can't be enabled because the service {} does not provide a private DNS name.",
             svc.name
         )));
-    }
+    };
     if !(vpc.dns_support && vpc.dns_hostnames) {
         return Err(AwsError::invalid_parameter(format!(
             "Enabling private DNS requires both enableDnsSupport and enableDnsHostnames VPC attributes set to true for {}",
             vpc.id
         )));
+    }
+    let name = name.trim_end_matches('.');
+    for e in db.list::<VpcEndpoint>(None)? {
+        if e.vpc_id != vpc.id
+            || !e.private_dns_enabled
+            || Some(e.id.as_str()) == other_than
+            || !e.state.is_live()
+        {
+            continue;
+        }
+        let same = db
+            .get::<EndpointService>(&e.service_id)?
+            .and_then(|s| s.private_dns_name)
+            .is_some_and(|n| n.trim_end_matches('.').eq_ignore_ascii_case(name));
+        if same {
+            return Err(AwsError::invalid_parameter(format!(
+                "private-dns-enabled cannot be set because there is already a conflicting DNS domain for {name} in the VPC {}",
+                vpc.id
+            )));
+        }
     }
     Ok(())
 }
@@ -429,19 +455,12 @@ pub fn create_endpoint(
         };
         let private_dns = match req.private_dns_enabled {
             Some(true) => {
-                check_private_dns(&vpc, &svc)?;
+                check_private_dns(db, &vpc, &svc, None)?;
                 true
             }
             Some(false) => false,
-            // AWS turns private DNS on by default when the service has a name to offer.
-            None => {
-                if svc.verified_private_dns_name().is_some() {
-                    check_private_dns(&vpc, &svc)?;
-                    true
-                } else {
-                    false
-                }
-            }
+            // Left out: on when the service has a verified name the VPC can take, else off.
+            None => check_private_dns(db, &vpc, &svc, None).is_ok(),
         };
         let in_vpc = db
             .list::<VpcEndpoint>(Some(&ctx.account))?
@@ -646,7 +665,8 @@ pub fn modify_endpoint(
         }
         match req.private_dns_enabled {
             Some(true) => {
-                check_private_dns(&vpc, svc.as_ref().ok_or_else(service_gone)?)?;
+                let svc = svc.as_ref().ok_or_else(service_gone)?;
+                check_private_dns(db, &vpc, svc, Some(&e.id))?;
                 e.private_dns_enabled = true;
             }
             Some(false) => e.private_dns_enabled = false,

@@ -12,11 +12,15 @@ mod reconcile;
 mod service;
 #[cfg(test)]
 mod tests;
+mod verification;
 
 pub use endpoint::*;
 pub use notification::*;
 pub use reconcile::{Step, apply as reconcile_apply, plan as reconcile_plan};
 pub use service::*;
+pub use verification::{
+    DueVerification, next_verification, record_verification, verifications_due,
+};
 
 use model::elb::LoadBalancer;
 use model::ids::{self, prefix};

@@ -197,6 +197,7 @@ pub fn create_service(
                 .map(|_| PrivateDnsNameConfiguration::new_challenge()),
             private_dns_name: req.private_dns_name.clone(),
             private_dns_verification_requested: None,
+            private_dns_last_checked: None,
             allowed_principals: Vec::new(),
             tags: req.tags.clone(),
             created: crate::common::now(),
@@ -354,6 +355,7 @@ pub fn modify_service(
             svc.private_dns_name = None;
             svc.private_dns_name_configuration = None;
             svc.private_dns_verification_requested = None;
+            svc.private_dns_last_checked = None;
         } else if let Some(name) = &req.private_dns_name {
             // A new name needs a new proof of ownership; the same name keeps its proof.
             if svc.private_dns_name.as_ref() != Some(name) {
@@ -361,6 +363,7 @@ pub fn modify_service(
                 svc.private_dns_name_configuration =
                     Some(PrivateDnsNameConfiguration::new_challenge());
                 svc.private_dns_verification_requested = None;
+                svc.private_dns_last_checked = None;
             }
         }
         for t in &req.add_supported_ip_address_types {
@@ -632,8 +635,9 @@ pub fn reject_connections(
     decide_connections(cp, ctx, service_id, endpoint_ids, EndpointEvent::Reject)
 }
 
-/// StartVpcEndpointServicePrivateDnsVerification: records the request. (Looking up the TXT
-/// record is not done yet, so the name stays `pendingVerification`.)
+/// StartVpcEndpointServicePrivateDnsVerification: records the request; the daemon's verifier
+/// looks the TXT record up at once ([`verifications_due`]) and a failed name is pending again
+/// meanwhile.
 pub fn start_private_dns_verification(
     cp: &ControlPlane,
     ctx: &Context,

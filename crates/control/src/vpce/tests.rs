@@ -1627,6 +1627,11 @@ fn private_dns_needs_a_verified_name_and_vpc_dns() {
         "{}",
         e.message
     );
+    // Left out in a VPC without host names: created without private DNS.
+    let plain_vpc = create_endpoint(&w.cp, &c, base.clone()).expect("omitted, no hostnames");
+    assert!(!plain_vpc.endpoint.private_dns_enabled);
+    delete_endpoints(&w.cp, &c, &[plain_vpc.endpoint.id.clone()]).expect("delete");
+    crate::reconcile::pass(&w.cp).expect("pass");
     modify_vpc_attribute(
         &w.cp,
         &c,
@@ -1648,7 +1653,60 @@ fn private_dns_needs_a_verified_name_and_vpc_dns() {
     let last = ep.dns_entries.last().expect("entries");
     assert_eq!(last.dns_name, "api.example.com");
     assert_eq!(last.hosted_zone_id, ep.endpoint.private_hosted_zone_id());
-    // Omitted means on for a service with a verified name.
+    // A second endpoint of the same name in the VPC: refused when asked for, off when omitted.
+    let e = create_endpoint(
+        &w.cp,
+        &c,
+        CreateEndpoint {
+            subnet_ids: vec![],
+            private_dns_enabled: Some(true),
+            ..base.clone()
+        },
+    )
+    .expect_err("conflict");
+    assert_eq!(e.code, "InvalidParameter");
+    assert_eq!(
+        e.message,
+        format!(
+            "private-dns-enabled cannot be set because there is already a conflicting DNS domain for api.example.com in the VPC {}",
+            w.consumer_vpc
+        )
+    );
+    let second = create_endpoint(
+        &w.cp,
+        &c,
+        CreateEndpoint {
+            subnet_ids: vec![],
+            ..base.clone()
+        },
+    )
+    .expect("omitted");
+    assert!(!second.endpoint.private_dns_enabled);
+    let turn_on = |id: &str| {
+        modify_endpoint(
+            &w.cp,
+            &c,
+            ModifyEndpoint {
+                vpc_endpoint_id: id.to_string(),
+                private_dns_enabled: Some(true),
+                ..Default::default()
+            },
+        )
+    };
+    assert_eq!(code(turn_on(&second.endpoint.id)), "InvalidParameter");
+    // Turning it on again for the endpoint that has it is no conflict with itself.
+    turn_on(&ep.endpoint.id).expect("same endpoint");
+    modify_endpoint(
+        &w.cp,
+        &c,
+        ModifyEndpoint {
+            vpc_endpoint_id: ep.endpoint.id.clone(),
+            private_dns_enabled: Some(false),
+            ..Default::default()
+        },
+    )
+    .expect("first off");
+    // Omitted means on for a service with a verified name the VPC can take.
     let default = create_endpoint(
         &w.cp,
         &c,
@@ -1979,4 +2037,99 @@ fn reconciler_apply_rechecks_stale_plans() {
         0
     );
     assert!(endpoint(&w.cp, &ep.id).is_none());
+}
+
+#[test]
+fn private_dns_verification_follows_the_lookups() {
+    let w = world();
+    let v = create_svc(&w.cp, &[&w.nlb], None);
+    let id = v.service.id.clone();
+    let p = ctx(PROVIDER);
+    let hour = std::time::Duration::from_secs(3600);
+    let t0 = crate::common::now();
+    // No name: nothing to check.
+    assert!(verifications_due(&w.cp, t0, hour).expect("due").is_empty());
+    assert_eq!(next_verification(&w.cp, t0, hour).expect("next"), None);
+    modify_service(
+        &w.cp,
+        &p,
+        ModifyService {
+            service_id: id.clone(),
+            private_dns_name: Some("*.api.example.com".into()),
+            ..Default::default()
+        },
+    )
+    .expect("name");
+    let state = || {
+        service(&w.cp, &id)
+            .and_then(|s| s.private_dns_name_configuration)
+            .map(|c| c.state)
+            .expect("config")
+    };
+    let config = service(&w.cp, &id)
+        .and_then(|s| s.private_dns_name_configuration)
+        .expect("config");
+    let due = verifications_due(&w.cp, t0, hour).expect("due");
+    assert_eq!(due.len(), 1, "a new name is checked at once");
+    assert_eq!(due[0].value, config.value);
+    assert_eq!(
+        due[0].record_names[..2],
+        [
+            format!("{}.api.example.com", config.name),
+            format!("{}.example.com", config.name)
+        ]
+    );
+    // Not found, nobody asked: still pending, and not due again before the interval.
+    assert_eq!(
+        record_verification(&w.cp, &due[0], false, t0).expect("record"),
+        Some("pendingVerification".into())
+    );
+    assert!(verifications_due(&w.cp, t0, hour).expect("due").is_empty());
+    let later = t0 + time::Duration::minutes(30);
+    assert_eq!(
+        next_verification(&w.cp, later, hour).expect("next"),
+        Some(std::time::Duration::from_secs(1800))
+    );
+    assert_eq!(
+        verifications_due(&w.cp, t0 + time::Duration::hours(1), hour)
+            .expect("due")
+            .len(),
+        1,
+        "periodic"
+    );
+    // Asked for: due at once; not found → failed.
+    start_private_dns_verification(&w.cp, &p, &id).expect("start");
+    let now = crate::common::now();
+    let due = verifications_due(&w.cp, now, hour).expect("due");
+    assert_eq!(due.len(), 1);
+    record_verification(&w.cp, &due[0], false, now).expect("record");
+    assert_eq!(state(), "failed");
+    // Asked again: pending meanwhile, then found → verified.
+    start_private_dns_verification(&w.cp, &p, &id).expect("start");
+    assert_eq!(state(), "pendingVerification");
+    let now = crate::common::now();
+    let due = verifications_due(&w.cp, now, hour).expect("due");
+    record_verification(&w.cp, &due[0], true, now).expect("record");
+    assert_eq!(state(), "verified");
+    // A periodic check that no longer finds it: failed (the status changed).
+    let next_hour = now + time::Duration::hours(1);
+    let due = verifications_due(&w.cp, next_hour, hour).expect("due");
+    record_verification(&w.cp, &due[0], false, next_hour).expect("record");
+    assert_eq!(state(), "failed");
+    // A lookup planned before the name changed is dropped.
+    modify_service(
+        &w.cp,
+        &p,
+        ModifyService {
+            service_id: id.clone(),
+            private_dns_name: Some("other.example.com".into()),
+            ..Default::default()
+        },
+    )
+    .expect("rename");
+    assert_eq!(
+        record_verification(&w.cp, &due[0], true, next_hour).expect("record"),
+        None
+    );
+    assert_eq!(state(), "pendingVerification");
 }
