@@ -98,6 +98,14 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def threads(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return None
+
+
 def children_cpu_seconds():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -193,9 +201,15 @@ class Bench:
         self.results = {"loads": []}
 
     def pinned(self, cpu):
-        if cpu is None:
-            return None
-        return lambda: os.sched_setaffinity(0, {cpu})
+        """Runs in the child before exec: its CPU (if pinning) and its nice value."""
+        nice = self.args.nice
+
+        def setup():
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
+            if nice:
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
+        return setup
 
     def spawn(self, name, argv, cpu=None, env=None, stdout=subprocess.DEVNULL):
         logf = open(os.path.join(self.work, f"{name}.log"), "ab")
@@ -459,7 +473,9 @@ class Bench:
         argv = [self.args.tool_bin, "dnsload", f"127.0.0.1:{self.ports[resolver]}",
                 self.files[mix], str(secs), str(outstanding)]
         pid = self.procs[resolver].pid
-        srv0, cli0, t0 = cpu_seconds(pid), children_cpu_seconds(), time.monotonic()
+        up = self.procs["upstream"].pid
+        srv0, up0 = cpu_seconds(pid), cpu_seconds(up)
+        cli0, t0 = children_cpu_seconds(), time.monotonic()
         r = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 60,
                            preexec_fn=self.pinned(self.args.client_cpu))
         wall = time.monotonic() - t0
@@ -472,6 +488,8 @@ class Bench:
         # CPU per answer: unlike the rate, it holds when other work takes CPU from the resolver.
         out["srv_us_per_q"] = round(srv * 1e6 / max(out["good"], 1), 2)
         out["cli_cpu"] = round((children_cpu_seconds() - cli0) / wall, 2)
+        # Near 0 once the resolver's cache holds every forwarded name.
+        out["upstream_cpu"] = round((cpu_seconds(up) - up0) / wall, 2)
         return out
 
     def measure(self):
@@ -508,6 +526,7 @@ class Bench:
                     "srv_cpu": round(med(x["srv_cpu"] for x in t), 2),
                     "srv_us_per_q": round(med(x["srv_us_per_q"] for x in t), 2),
                     "cli_cpu": round(med(x["cli_cpu"] for x in t), 2),
+                    "upstream_cpu": round(max(x["upstream_cpu"] for x in t), 2),
                     "bad": sum(x["bad"] for x in every),
                     "lost": sum(x["lost"] for x in every),
                     "sent": sum(x["sent"] for x in every),
@@ -530,7 +549,9 @@ def report(results, args):
              f"{meta['fwd_names']} forwarded names; {args.runs} runs x {args.duration} s with "
              f"{args.outstanding} queries in flight, then {args.latency_duration} s with 1; "
              + (f"resolvers on CPU {args.server_cpu}, client on CPU {args.client_cpu}"
-                if args.server_cpu is not None else "not pinned"),
+                if args.server_cpu is not None else "not pinned")
+             + (f", nice {args.nice}" if args.nice else "")
+             + "; threads " + ", ".join(f"{r} {n}" for r, n in meta["threads"].items()),
              "load (1/5/15 min): " + ", ".join(
                  f"{l['phase']} {'/'.join(str(x) for x in l['loadavg'])} ({l['compilers']} "
                  f"compilers)" for l in results["loads"])]
@@ -541,16 +562,16 @@ def report(results, args):
         lines.append("")
         lines.append(f"{'mix':<6} {'resolver':<13} {'qps':>8} {'cpu/q':>7} {'sat p50':>8} "
                      f"{'sat p99':>8} {'1q p50':>7} {'1q p99':>8} {'srv cpu':>7} {'cli cpu':>7} "
-                     f"{'lost':>5} {'bad':>4}")
+                     f"{'up cpu':>6} {'lost':>5} {'bad':>4}")
         lines.append(f"{'':<6} {'':<13} {'':>8} {'us':>7} {'us':>8} {'us':>8} {'us':>7} {'us':>8}")
-        lines.append("-" * 99)
+        lines.append("-" * 106)
         for mix, per in figures.items():
             for r in res:
                 f = per[r]
                 lines.append(f"{mix:<6} {r:<13} {f['qps']:>8} {f['srv_us_per_q']:>7} "
                              f"{f['sat_p50_us']:>8} {f['sat_p99_us']:>8} {f['p50_us']:>7} "
                              f"{f['p99_us']:>8} {f['srv_cpu']:>7} {f['cli_cpu']:>7} "
-                             f"{f['lost']:>5} {f['bad']:>4}")
+                             f"{f['upstream_cpu']:>6} {f['lost']:>5} {f['bad']:>4}")
             if "privlink" in res:
                 p = per["privlink"]
                 for other in res:
@@ -613,6 +634,9 @@ def main():
     ap.add_argument("--server-cpu", type=int, default=1, help="CPU of every resolver")
     ap.add_argument("--client-cpu", type=int, default=0, help="CPU of the load client")
     ap.add_argument("--no-pin", action="store_true", help="let the scheduler place everything")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="nice value of the resolvers and the client (e.g. -10 on a shared "
+                    "machine: other work then takes less of their CPUs)")
     ap.add_argument("--quick", action="store_true",
                     help="1 run of 1 s (latency 0.5 s), 50 endpoints, 100 forwarded names")
     ap.add_argument("--json", help="also write the results to this file")
@@ -676,6 +700,7 @@ def main():
             bench.start_unbound()
         for r in args.resolvers:
             bench.wait_answering(r, next(iter(bench.fwd)))
+        results["meta"]["threads"] = {r: threads(bench.procs[r].pid) for r in args.resolvers}
         bench.check_all()
         bench.query_files()
         bench.measure()
