@@ -492,6 +492,16 @@ class Bench:
         out["upstream_cpu"] = round((cpu_seconds(up) - up0) / wall, 2)
         return out
 
+    def perf(self, resolver, mix):
+        """`perf record -g` of a resolver during its first throughput test of `mix` (--perf)."""
+        out = os.path.join(self.work, f"perf-{resolver}-{mix}.data")
+        p = subprocess.Popen(["perf", "record", "-q", "-g", "-p", str(self.procs[resolver].pid),
+                              "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs[f"perf-{resolver}-{mix}"] = p
+        time.sleep(0.5)
+        log(f"perf: recording {resolver} ({mix}) into {out}")
+        return p
+
     def measure(self):
         a = self.args
         res = a.resolvers
@@ -505,7 +515,11 @@ class Bench:
             order = list(res[run % len(res):] + res[:run % len(res)])
             for mix in a.mixes:
                 for r in order:
+                    perf = self.perf(r, mix) if run == 0 and r in a.perf else None
                     raw[mix][r]["tput"].append(self.dnsload(r, mix, a.duration, a.outstanding))
+                    if perf:
+                        perf.send_signal(signal.SIGINT)
+                        perf.wait(timeout=60)
                     raw[mix][r]["lat"].append(self.dnsload(r, mix, a.latency_duration, 1))
                 log(f"run {run + 1}/{a.runs} {mix}: " + ", ".join(
                     f"{r} {raw[mix][r]['tput'][-1]['qps']} q/s, 1-query p99 "
@@ -639,8 +653,12 @@ def main():
                     "machine: other work then takes less of their CPUs)")
     ap.add_argument("--quick", action="store_true",
                     help="1 run of 1 s (latency 0.5 s), 50 endpoints, 100 forwarded names")
+    ap.add_argument("--perf", default="",
+                    help="resolvers to record with `perf record -g` during their first "
+                    "throughput test of each mix; data in --work-dir (kept)")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
+    args.perf = [r for r in args.perf.split(",") if r]
     if args.quick:
         args.runs, args.duration, args.latency_duration = 1, 1, 0.5
         args.endpoints, args.fwd_names = 50, 100
@@ -709,7 +727,7 @@ def main():
             log("some answers were wrong (the `bad` column)")
     finally:
         clean = bench.cleanup()
-        if own_work_dir and ok and clean:
+        if own_work_dir and ok and clean and not args.perf:
             shutil.rmtree(args.work_dir, ignore_errors=True)
         elif own_work_dir:
             log(f"configs and logs kept in {args.work_dir}")
