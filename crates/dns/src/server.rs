@@ -150,6 +150,10 @@ impl Handler {
         if request.meta.op_code != OpCode::Query {
             return fail(out, ResponseCode::NotImp);
         }
+        if request.edns.as_ref().is_some_and(|edns| edns.version() > 0) {
+            // Only EDNS version 0 exists (RFC 6891 §6.1.3).
+            return fail(out, ResponseCode::BADVERS);
+        }
         let [query] = request.queries.queries() else {
             return fail(out, ResponseCode::FormErr);
         };

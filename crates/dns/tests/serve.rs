@@ -643,6 +643,14 @@ async fn malformed_queries_do_not_stop_the_server() {
     let reply = exchange_raw(server.udp, &chaos.to_vec().expect("encode"), DEADLINE).await;
     let reply = Message::from_vec(&reply.expect("answer")).expect("decode");
     assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
+    let mut future = Message::new(18, MessageType::Query, OpCode::Query);
+    future.add_query(Query::query(name("api.example.com."), RecordType::A));
+    let mut edns = Edns::new();
+    edns.set_version(1);
+    future.set_edns(edns);
+    let reply = exchange_raw(server.udp, &future.to_vec().expect("encode"), DEADLINE).await;
+    let reply = Message::from_vec(&reply.expect("answer")).expect("decode");
+    assert_eq!(u16::from(reply.metadata.response_code), 16, "BADVERS");
     let mut answer = Message::new(16, MessageType::Response, OpCode::Query);
     answer.add_query(Query::query(name("api.example.com."), RecordType::A));
     assert!(
