@@ -302,8 +302,8 @@ async fn udp_loop(
     token: CancellationToken,
     tasks: TaskTracker,
 ) {
-    // A whole datagram: a longer query would be cut and read as malformed.
-    let mut buf = vec![0u8; usize::from(u16::MAX)];
+    // Queries are small; a longer datagram is cut and answered as malformed.
+    let mut buf = vec![0u8; 4096];
     let mut out = Vec::with_capacity(usize::from(message::UDP_PAYLOAD));
     loop {
         let (n, src) = match socket.recv_from(&mut buf).await {

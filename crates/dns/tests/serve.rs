@@ -490,16 +490,31 @@ async fn negative_answers_are_relayed_and_cached() {
 async fn silent_or_failing_upstreams_give_servfail_in_time() {
     let silent = Upstream::start(Mode::Silent).await;
     let dns = Dns::new(config(vec![silent.addr]));
+    dns.apply(records());
     let server = serve(&dns, ViewId::Public);
     let started = Instant::now();
-    let reply = ask(server.udp, "fwd.example.org", RecordType::A).await;
-    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    let pending = tokio::spawn(ask(server.udp, "fwd.example.org", RecordType::A));
+    // Local names are answered meanwhile.
+    let deadline = Instant::now() + DEADLINE;
+    while silent.queries() == 0 {
+        assert!(Instant::now() < deadline, "never forwarded");
+        tokio::task::yield_now().await;
+    }
+    let endpoint = "vpce-1-abc.vpce-svc-1.us-east-1.vpce.amazonaws.com";
+    let local = ask(server.udp, endpoint, RecordType::A).await;
+    assert_eq!(addresses(&local), [ip("10.0.1.5"), ip("10.0.2.5")]);
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
+        !pending.is_finished(),
+        "the forwarded query waits for its upstream"
     );
-    assert!(silent.queries() >= 1);
+    let reply = pending.await.expect("forwarded query");
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(400),
+        "gave up early: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     server.serving.stop().await;
 
     // A failing upstream is skipped for the next one; nothing failed is cached.
@@ -677,6 +692,27 @@ async fn malformed_queries_do_not_stop_the_server() {
     // Still answering on UDP.
     let reply = ask(server.udp, "api.example.com", RecordType::A).await;
     assert_eq!(addresses(&reply), [ip("10.0.1.5"), ip("10.0.2.5")]);
+    server.serving.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_tcp_connections_are_closed() {
+    let dns = Dns::new(config(Vec::new()));
+    dns.apply(records());
+    let server = serve(&dns, ViewId::Vpc("vpc-1".into()));
+    let mut idle = TcpStream::connect(server.tcp).await.expect("connect");
+    let used = tcp_exchange(
+        &mut idle,
+        &request(1, "api.example.com", RecordType::A, false),
+    )
+    .await;
+    assert_eq!(used.metadata.id, 1);
+    let started = Instant::now();
+    let mut buf = [0u8; 1];
+    // The server closes after 10 s without a query.
+    let closed = timeout(Duration::from_secs(20), idle.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0) | Err(_))), "{closed:?}");
+    assert!(started.elapsed() >= Duration::from_secs(9), "closed early");
     server.serving.stop().await;
 }
 
