@@ -106,7 +106,7 @@ pub(crate) fn serve(
             move || udp_thread(handler, socket, stop, runtime, tasks, token, alive)
         };
         let spawned = std::thread::Builder::new()
-            .name(format!("dns-udp-{udp_addr}"))
+            .name("dns-udp".into())
             .spawn(thread);
         if let Err(error) = spawned {
             udp_stop.stop();
@@ -202,56 +202,41 @@ impl Handler {
         if let Some(qname) = QName::new(name) {
             let tables = self.inner.tables.load();
             let ttl = tables.ttl;
-            let found = |code| Flags {
-                code,
-                authoritative: true,
-            };
-            let answers: Vec<Record>;
-            let local = match lookup(&tables.layers(self.vpc.as_deref()), &qname, qtype) {
-                Answer::A(addrs) => {
-                    answers = addrs
-                        .iter()
-                        .map(|addr| Record::from_rdata(name.clone(), ttl, RData::A(A(*addr))))
-                        .collect();
-                    let sections = Sections {
-                        answers: &answers,
-                        ..Sections::default()
-                    };
-                    Some((found(ResponseCode::NoError), sections))
-                }
-                Answer::Ptr(host) => {
-                    let data = RData::PTR(PTR(host.clone()));
-                    answers = vec![Record::from_rdata(name.clone(), ttl, data)];
-                    let sections = Sections {
-                        answers: &answers,
-                        ..Sections::default()
-                    };
-                    Some((found(ResponseCode::NoError), sections))
-                }
-                Answer::Soa(soa) => {
-                    let sections = Sections {
-                        answers: std::slice::from_ref(soa),
-                        ..Sections::default()
-                    };
-                    Some((found(ResponseCode::NoError), sections))
-                }
-                Answer::NoData(soa) => {
-                    let sections = Sections {
-                        authorities: std::slice::from_ref(soa),
-                        ..Sections::default()
-                    };
-                    Some((found(ResponseCode::NoError), sections))
-                }
-                Answer::NxDomain(soa) => {
-                    let sections = Sections {
-                        authorities: std::slice::from_ref(soa),
-                        ..Sections::default()
-                    };
-                    Some((found(ResponseCode::NXDomain), sections))
-                }
-                Answer::Forward => None,
-            };
-            if let Some((flags, sections)) = local {
+            let owned: Vec<Record>;
+            let local: Option<(ResponseCode, &[Record], &[Record])> =
+                match lookup(&tables.layers(self.vpc.as_deref()), &qname, qtype) {
+                    Answer::A(addrs) => {
+                        let a =
+                            |addr: &_| Record::from_rdata(name.clone(), ttl, RData::A(A(*addr)));
+                        owned = addrs.iter().map(a).collect();
+                        Some((ResponseCode::NoError, &owned, &[]))
+                    }
+                    Answer::Ptr(host) => {
+                        let data = RData::PTR(PTR(host.clone()));
+                        owned = vec![Record::from_rdata(name.clone(), ttl, data)];
+                        Some((ResponseCode::NoError, &owned, &[]))
+                    }
+                    Answer::Soa(soa) => {
+                        Some((ResponseCode::NoError, std::slice::from_ref(soa), &[]))
+                    }
+                    Answer::NoData(soa) => {
+                        Some((ResponseCode::NoError, &[], std::slice::from_ref(soa)))
+                    }
+                    Answer::NxDomain(soa) => {
+                        Some((ResponseCode::NXDomain, &[], std::slice::from_ref(soa)))
+                    }
+                    Answer::Forward => None,
+                };
+            if let Some((code, answers, authorities)) = local {
+                let flags = Flags {
+                    code,
+                    authoritative: true,
+                };
+                let sections = Sections {
+                    answers,
+                    authorities,
+                    additionals: &[],
+                };
                 return write(out, flags, sections);
             }
         }
