@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{LowerName, RData, Record, RecordType};
+use tokio::sync::watch;
 
 /// Longest time anything stays cached, whatever its TTL says.
 const MAX_TTL: u32 = 86_400;
@@ -142,6 +143,72 @@ impl Cache {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.entries.lock().map(|e| e.len()).unwrap_or(0)
+    }
+}
+
+/// What an upstream query came to: the answer, or None when every upstream failed.
+pub(crate) type Outcome = Option<Arc<Answer>>;
+
+/// Upstream queries in flight: an identical query waits for the one already asked instead of
+/// asking again (a burst of clients missing the cache costs the upstreams one query).
+#[derive(Default)]
+pub(crate) struct Inflight {
+    queries: Mutex<HashMap<Key, watch::Receiver<Option<Outcome>>>>,
+}
+
+pub(crate) enum Role<'a> {
+    /// Ask, then [`Lead::finish`].
+    Lead(Lead<'a>),
+    /// Wait for the one asking.
+    Follow(watch::Receiver<Option<Outcome>>),
+}
+
+/// The query being asked for everyone waiting on `key`; dropped unfinished (cancelled), its
+/// followers see a failure.
+pub(crate) struct Lead<'a> {
+    inflight: &'a Inflight,
+    key: Key,
+    done: watch::Sender<Option<Outcome>>,
+}
+
+impl Inflight {
+    pub fn join(&self, key: &Key) -> Role<'_> {
+        let mut queries = self.queries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(asked) = queries.get(key) {
+            return Role::Follow(asked.clone());
+        }
+        let (done, asked) = watch::channel(None);
+        queries.insert(key.clone(), asked);
+        Role::Lead(Lead {
+            inflight: self,
+            key: key.clone(),
+            done,
+        })
+    }
+
+    /// The outcome of a query asked by another.
+    pub async fn wait(mut asked: watch::Receiver<Option<Outcome>>) -> Outcome {
+        match asked.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone().flatten(),
+            Err(_) => None,
+        }
+    }
+}
+
+impl Lead<'_> {
+    pub fn finish(self, outcome: Outcome) {
+        self.done.send_replace(Some(outcome));
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        let mut queries = self
+            .inflight
+            .queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        queries.remove(&self.key);
     }
 }
 

@@ -117,6 +117,7 @@ struct Inner {
     config: DnsConfig,
     tables: arc_swap::ArcSwap<lookup::Tables>,
     cache: cache::Cache,
+    inflight: cache::Inflight,
     upstream: upstream::Upstreams,
     /// Forwarded UDP queries in flight, over every view: each holds a socket for up to
     /// `upstream_timeout`, so a flood of them must not exhaust descriptors.
@@ -135,6 +136,7 @@ impl Dns {
             inner: Arc::new(Inner {
                 tables: arc_swap::ArcSwap::from_pointee(tables),
                 cache,
+                inflight: cache::Inflight::default(),
                 upstream,
                 forward_slots: Arc::new(tokio::sync::Semaphore::new(FORWARDS_IN_FLIGHT)),
                 config,

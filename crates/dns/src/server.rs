@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::{debug, info, warn};
 
-use crate::cache::{self, Key};
+use crate::cache::{self, Inflight, Key, Role};
 use crate::lookup::{Answer, QName, lookup};
 use crate::message::{self, Flags, Parsed, Request, Sections};
 use crate::{DnsError, Inner, ViewId};
@@ -284,14 +284,27 @@ impl Handler {
                 max_size,
             )
         };
-        match self.inner.upstream.query(&name, qtype, DNSClass::IN).await {
-            Ok(reply) => {
-                let answer = Arc::new(cache::Answer::from_message(reply));
-                self.inner.cache.insert(key, answer.clone());
-                write(out, relayed(&answer), sections(&answer));
+        let outcome = match self.inner.inflight.join(&key) {
+            Role::Lead(lead) => {
+                let outcome = match self.inner.upstream.query(&name, qtype, DNSClass::IN).await {
+                    Ok(reply) => Some(Arc::new(cache::Answer::from_message(reply))),
+                    Err(error) => {
+                        debug!(%name, %qtype, %error, "forwarding failed");
+                        None
+                    }
+                };
+                // Cached before the followers are released: later queries find it.
+                if let Some(answer) = &outcome {
+                    self.inner.cache.insert(key, answer.clone());
+                }
+                lead.finish(outcome.clone());
+                outcome
             }
-            Err(error) => {
-                debug!(%name, %qtype, %error, "forwarding failed");
+            Role::Follow(asked) => Inflight::wait(asked).await,
+        };
+        match outcome {
+            Some(answer) => write(out, relayed(&answer), sections(&answer)),
+            None => {
                 let flags = Flags {
                     code: ResponseCode::ServFail,
                     authoritative: false,

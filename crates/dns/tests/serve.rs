@@ -30,6 +30,8 @@ fn name(s: &str) -> Name {
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Answer,
+    /// Answers after 300 ms.
+    Slow,
     Silent,
     ServFail,
 }
@@ -57,12 +59,19 @@ impl Upstream {
             tcp_queries: Arc::default(),
         };
         let count = upstream.udp_queries.clone();
+        let udp = Arc::new(udp);
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             while let Ok((n, src)) = udp.recv_from(&mut buf).await {
                 count.fetch_add(1, Ordering::SeqCst);
                 if let Some(reply) = respond(&buf[..n], mode, true) {
-                    let _ = udp.send_to(&reply, src).await;
+                    let udp = udp.clone();
+                    tokio::spawn(async move {
+                        if mode == Mode::Slow {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                        let _ = udp.send_to(&reply, src).await;
+                    });
                 }
             }
         });
@@ -454,6 +463,27 @@ async fn forwarded_answers_are_cached_with_decreasing_ttls() {
     assert!(ttls.windows(2).all(|w| w[1] <= w[0]), "TTLs seen {ttls:?}");
     assert_eq!(upstream.queries(), 2);
     server.serving.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_queries_in_flight_ask_the_upstream_once() {
+    let upstream = Upstream::start(Mode::Slow).await;
+    let dns = Dns::new(config(vec![upstream.addr]));
+    let vpc = serve(&dns, ViewId::Vpc("vpc-1".into()));
+    let public = serve(&dns, ViewId::Public);
+    let asks: Vec<_> = (0..6)
+        .map(|i| {
+            let server = if i % 2 == 0 { vpc.udp } else { public.udp };
+            tokio::spawn(ask(server, "fwd.example.org", RecordType::A))
+        })
+        .collect();
+    for asked in asks {
+        let reply = asked.await.expect("query");
+        assert_eq!(addresses(&reply), [ip("192.0.2.1")]);
+    }
+    assert_eq!(upstream.queries(), 1);
+    vpc.serving.stop().await;
+    public.serving.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
