@@ -80,6 +80,8 @@ struct Entry {
     stored: Instant,
     ttl: u32,
     answer: Arc<Answer>,
+    /// The answer with its TTLs decreased by this many seconds: made once a second, not per hit.
+    aged: (u32, Arc<Answer>),
 }
 
 pub(crate) struct Cache {
@@ -95,16 +97,19 @@ impl Cache {
         }
     }
 
-    /// The cached answer and its age in seconds, if still fresh.
-    pub fn get(&self, key: &Key) -> Option<(Arc<Answer>, u32)> {
+    /// The cached answer, its TTLs decreased by the time it has been kept, if still fresh.
+    pub fn get(&self, key: &Key) -> Option<Arc<Answer>> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.get(key)?;
+        let entry = entries.get_mut(key)?;
         let age = u32::try_from(entry.stored.elapsed().as_secs()).unwrap_or(u32::MAX);
         if age >= entry.ttl {
             entries.remove(key);
             return None;
         }
-        Some((entry.answer.clone(), age))
+        if entry.aged.0 != age {
+            entry.aged = (age, Arc::new(entry.answer.aged(age)));
+        }
+        Some(entry.aged.1.clone())
     }
 
     /// Keeps `answer` if it may be cached.
@@ -135,6 +140,7 @@ impl Cache {
             Entry {
                 stored: now,
                 ttl,
+                aged: (0, answer.clone()),
                 answer,
             },
         );

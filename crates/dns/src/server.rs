@@ -242,12 +242,7 @@ impl Handler {
         }
 
         let key = (query.name().clone(), qtype);
-        if let Some((cached, age)) = self.inner.cache.get(&key) {
-            let answer = if age == 0 {
-                cached
-            } else {
-                Arc::new(cached.aged(age))
-            };
+        if let Some(answer) = self.inner.cache.get(&key) {
             return write(out, relayed(&answer), sections(&answer));
         }
         if self.inner.config.upstreams.is_empty() {
