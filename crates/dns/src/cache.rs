@@ -17,6 +17,8 @@ pub(crate) type Key = (LowerName, RecordType);
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub code: ResponseCode,
+    /// The upstream said this is not all (even over TCP): relayed, never cached.
+    pub truncated: bool,
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
     pub additionals: Vec<Record>,
@@ -26,6 +28,7 @@ impl Answer {
     pub fn from_message(message: Message) -> Answer {
         Answer {
             code: message.metadata.response_code,
+            truncated: message.metadata.truncation,
             answers: message.answers,
             authorities: message.authorities,
             additionals: message.additionals,
@@ -35,6 +38,9 @@ impl Answer {
     /// How long this answer may be kept: positive answers by their records' TTLs, negative
     /// ones (NXDOMAIN, no data) by the SOA's (RFC 2308 §5); None if not at all.
     fn cache_ttl(&self) -> Option<u32> {
+        if self.truncated {
+            return None;
+        }
         let ttl = match self.code {
             ResponseCode::NoError if !self.answers.is_empty() => self
                 .answers
@@ -69,6 +75,7 @@ impl Answer {
         };
         Answer {
             code: self.code,
+            truncated: self.truncated,
             answers: age(&self.answers),
             authorities: age(&self.authorities),
             additionals: age(&self.additionals),
@@ -240,6 +247,7 @@ mod tests {
     fn answer(code: ResponseCode, answers: Vec<Record>, authorities: Vec<Record>) -> Answer {
         Answer {
             code,
+            truncated: false,
             answers,
             authorities,
             additionals: Vec::new(),
@@ -260,6 +268,11 @@ mod tests {
         assert_eq!(fail.cache_ttl(), None);
         let zero = answer(ResponseCode::NoError, vec![a(0)], vec![]);
         assert_eq!(zero.cache_ttl(), None);
+        let cut = Answer {
+            truncated: true,
+            ..answer(ResponseCode::NoError, vec![a(300)], vec![])
+        };
+        assert_eq!(cut.cache_ttl(), None);
         let long = answer(ResponseCode::NoError, vec![a(u32::MAX)], vec![]);
         assert_eq!(long.cache_ttl(), Some(MAX_TTL));
         assert_eq!(ok.aged(40).answers[0].ttl, 260);

@@ -180,6 +180,7 @@ impl Handler {
             let flags = Flags {
                 code,
                 authoritative: false,
+                truncated: false,
             };
             write(out, flags, Sections::default())
         };
@@ -231,6 +232,7 @@ impl Handler {
                 let flags = Flags {
                     code,
                     authoritative: true,
+                    truncated: false,
                 };
                 let sections = Sections {
                     answers,
@@ -303,6 +305,7 @@ impl Handler {
                 let flags = Flags {
                     code: ResponseCode::ServFail,
                     authoritative: false,
+                    truncated: false,
                 };
                 write(out, flags, Sections::default());
             }
@@ -314,6 +317,7 @@ fn relayed(answer: &cache::Answer) -> Flags {
     Flags {
         code: answer.code,
         authoritative: false,
+        truncated: answer.truncated,
     }
 }
 
