@@ -33,7 +33,7 @@ pub use health::{Matcher, Reason, TargetHealth, TargetState};
 pub use proxy::{
     CONNECT_TIMEOUT, DataPlane, HealthReport, ListenerError, ListenerFailure, ListenerStats,
 };
-pub use socket::{CurrentNamespace, SocketFactory, bind_listener};
+pub use socket::{CurrentNamespace, SocketFactory, bind_listeners};
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 

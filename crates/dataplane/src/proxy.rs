@@ -338,12 +338,15 @@ struct ListenerHandle {
     counters: Arc<Counters>,
     cancel: CancellationToken,
     connections: TaskTracker,
-    /// One accept loop per worker (one on the caller's runtime without workers).
+    /// One accept loop per worker, each owning its socket of the listener's `SO_REUSEPORT`
+    /// group (one loop and socket on the caller's runtime without workers).
     accept: Vec<JoinHandle<()>>,
 }
 
 impl ListenerHandle {
-    /// Stops accepting, resets the open connections and waits until they are gone.
+    /// Stops accepting, resets the open connections and waits until they are gone. Each accept
+    /// loop drops its socket as it ends, so every socket of the group is closed on return (a
+    /// connection still in a socket's accept queue is reset by the kernel).
     async fn close(self) {
         self.cancel.cancel();
         for accept in self.accept {
@@ -540,13 +543,19 @@ impl DataPlane {
         let addr = runtime.config.listen;
         let netns = runtime.config.listen_netns.clone();
         let bind_err = |source| ListenerError::Bind { addr, source };
-        let std_listener = self
+        // One socket per worker (a SO_REUSEPORT group), one without workers.
+        let count = self.workers.as_ref().map_or(1, |w| w.handles().len());
+        let sockets = self
             .shared
             .factory
-            .listener(netns.as_deref(), addr)
+            .listeners(netns.as_deref(), addr, count)
             .map_err(bind_err)?;
-        std_listener.set_nonblocking(true).map_err(bind_err)?;
-        let local_addr = std_listener.local_addr().map_err(bind_err)?;
+        let mut local_addr = None;
+        for s in &sockets {
+            s.set_nonblocking(true).map_err(bind_err)?;
+            local_addr.get_or_insert(s.local_addr().map_err(bind_err)?);
+        }
+        let local_addr = local_addr.ok_or_else(|| bind_err(io::Error::other("no socket made")))?;
         let runtime = Arc::new(ArcSwap::from_pointee(runtime));
         let counters = Arc::new(Counters::default());
         let cancel = self.root.child_token();
@@ -566,21 +575,15 @@ impl DataPlane {
             }
         };
         let accept = match &self.workers {
-            None => vec![accept_on(None, std_listener)],
-            Some(workers) => {
-                // Each worker polls its own duplicate of the socket.
-                let mut sockets = Vec::new();
-                for _ in 1..workers.handles().len() {
-                    sockets.push(std_listener.try_clone().map_err(bind_err)?);
-                }
-                sockets.push(std_listener);
-                workers
-                    .handles()
-                    .iter()
-                    .zip(sockets)
-                    .map(|(h, s)| accept_on(Some(h), s))
-                    .collect()
-            }
+            None => sockets.into_iter().map(|s| accept_on(None, s)).collect(),
+            // Each worker accepts on its own socket of the group.
+            Some(workers) => workers
+                .handles()
+                .iter()
+                .cycle()
+                .zip(sockets)
+                .map(|(h, s)| accept_on(Some(h), s))
+                .collect(),
         };
         tracing::info!(%local_addr, "listener started");
         Ok(ListenerHandle {

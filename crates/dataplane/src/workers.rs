@@ -2,9 +2,11 @@
 //! listener and serves the connections it accepted, start to end.
 //!
 //! A connection's accept, connect and both copy directions then stay on one thread: no work
-//! stealing, no wake-ups across threads, no shared run queue. Each worker polls its own
-//! duplicate of a listener's socket; the kernel hands a new connection to whichever worker
-//! accepts it first, and the others find nothing (`EAGAIN`).
+//! stealing, no wake-ups across threads, no shared run queue. Each worker accepts on a socket
+//! of its own for every listener, all bound to the listener's address with `SO_REUSEPORT`
+//! ([`crate::socket::bind_listeners`]): the kernel hashes each new connection to one socket, so
+//! only that worker wakes (HAProxy and nginx listen the same way). Sharing one socket instead,
+//! every connection woke every worker, and the first to accept took it.
 
 use std::io;
 use std::thread::JoinHandle;

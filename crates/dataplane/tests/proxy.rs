@@ -960,3 +960,57 @@ async fn workers_serve_listeners_and_reset_their_connections_on_removal() {
     assert!(TcpStream::connect(proxy).await.is_err(), "still accepting");
     dp.shutdown().await;
 }
+
+/// The sockets of a listener share their port with `SO_REUSEPORT`, which must not let a
+/// second listener, or someone else's socket with the option, share the address unnoticed.
+#[tokio::test]
+async fn listeners_on_workers_do_not_share_an_address_in_use() {
+    let a = Backend::start("127.0.0.2", false).await;
+    let mut l = listener();
+    l.listen = "127.0.0.11:0".parse().unwrap();
+    let mut cfg = config(l, group(&[&a], fast_checks()));
+    let dp = DataPlane::new(Arc::new(CurrentNamespace))
+        .with_workers(2)
+        .unwrap();
+    assert!(dp.apply(cfg.clone()).await.is_empty());
+    let proxy = dp.local_addr("l1").unwrap();
+
+    // Another listener on l1's address; another on an address a foreign SO_REUSEPORT
+    // listener holds.
+    let foreign = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    foreign.set_reuse_address(true).unwrap();
+    foreign.set_reuse_port(true).unwrap();
+    let held_addr: SocketAddr = "127.0.0.12:0".parse().unwrap();
+    foreign.bind(&held_addr.into()).unwrap();
+    foreign.listen(16).unwrap();
+    let held_addr = foreign.local_addr().unwrap().as_socket().unwrap();
+    let mut twin = cfg.listeners["l1"].clone();
+    twin.listen = proxy;
+    cfg.listeners.insert("l2".into(), twin.clone());
+    twin.listen = held_addr;
+    cfg.listeners.insert("l3".into(), twin);
+
+    let failures = dp.apply(cfg.clone()).await;
+    let mut failed: Vec<_> = failures.iter().map(|f| f.listener.as_str()).collect();
+    failed.sort();
+    assert_eq!(failed, ["l2", "l3"]);
+    for f in &failures {
+        match &f.error {
+            dataplane::ListenerError::Bind { source, .. } => {
+                assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse, "{f:?}");
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+    }
+    // l1 keeps its sockets and serves every connection.
+    assert_eq!(dp.local_addr("l1"), Some(proxy));
+    for i in 0..10 {
+        exchange(proxy, format!("hello {i}").as_bytes())
+            .await
+            .unwrap();
+    }
+    assert_eq!(dp.listener_stats("l1").unwrap().total_connections, 10);
+    // Retried by the next apply, and still refused.
+    assert_eq!(dp.apply(cfg).await.len(), 2);
+    dp.shutdown().await;
+}

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{LowerName, RData, Record, RecordType};
+use tokio::sync::watch;
 
 /// Longest time anything stays cached, whatever its TTL says.
 const MAX_TTL: u32 = 86_400;
@@ -16,6 +17,8 @@ pub(crate) type Key = (LowerName, RecordType);
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub code: ResponseCode,
+    /// The upstream said this is not all (even over TCP): relayed, never cached.
+    pub truncated: bool,
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
     pub additionals: Vec<Record>,
@@ -25,6 +28,7 @@ impl Answer {
     pub fn from_message(message: Message) -> Answer {
         Answer {
             code: message.metadata.response_code,
+            truncated: message.metadata.truncation,
             answers: message.answers,
             authorities: message.authorities,
             additionals: message.additionals,
@@ -34,6 +38,9 @@ impl Answer {
     /// How long this answer may be kept: positive answers by their records' TTLs, negative
     /// ones (NXDOMAIN, no data) by the SOA's (RFC 2308 §5); None if not at all.
     fn cache_ttl(&self) -> Option<u32> {
+        if self.truncated {
+            return None;
+        }
         let ttl = match self.code {
             ResponseCode::NoError if !self.answers.is_empty() => self
                 .answers
@@ -68,6 +75,7 @@ impl Answer {
         };
         Answer {
             code: self.code,
+            truncated: self.truncated,
             answers: age(&self.answers),
             authorities: age(&self.authorities),
             additionals: age(&self.additionals),
@@ -79,6 +87,8 @@ struct Entry {
     stored: Instant,
     ttl: u32,
     answer: Arc<Answer>,
+    /// The answer with its TTLs decreased by this many seconds: made once a second, not per hit.
+    aged: (u32, Arc<Answer>),
 }
 
 pub(crate) struct Cache {
@@ -94,16 +104,19 @@ impl Cache {
         }
     }
 
-    /// The cached answer and its age in seconds, if still fresh.
-    pub fn get(&self, key: &Key) -> Option<(Arc<Answer>, u32)> {
+    /// The cached answer, its TTLs decreased by the time it has been kept, if still fresh.
+    pub fn get(&self, key: &Key) -> Option<Arc<Answer>> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.get(key)?;
+        let entry = entries.get_mut(key)?;
         let age = u32::try_from(entry.stored.elapsed().as_secs()).unwrap_or(u32::MAX);
         if age >= entry.ttl {
             entries.remove(key);
             return None;
         }
-        Some((entry.answer.clone(), age))
+        if entry.aged.0 != age {
+            entry.aged = (age, Arc::new(entry.answer.aged(age)));
+        }
+        Some(entry.aged.1.clone())
     }
 
     /// Keeps `answer` if it may be cached.
@@ -134,6 +147,7 @@ impl Cache {
             Entry {
                 stored: now,
                 ttl,
+                aged: (0, answer.clone()),
                 answer,
             },
         );
@@ -142,6 +156,72 @@ impl Cache {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.entries.lock().map(|e| e.len()).unwrap_or(0)
+    }
+}
+
+/// What an upstream query came to: the answer, or None when every upstream failed.
+pub(crate) type Outcome = Option<Arc<Answer>>;
+
+/// Upstream queries in flight: an identical query waits for the one already asked instead of
+/// asking again (a burst of clients missing the cache costs the upstreams one query).
+#[derive(Default)]
+pub(crate) struct Inflight {
+    queries: Mutex<HashMap<Key, watch::Receiver<Option<Outcome>>>>,
+}
+
+pub(crate) enum Role<'a> {
+    /// Ask, then [`Lead::finish`].
+    Lead(Lead<'a>),
+    /// Wait for the one asking.
+    Follow(watch::Receiver<Option<Outcome>>),
+}
+
+/// The query being asked for everyone waiting on `key`; dropped unfinished (cancelled), its
+/// followers see a failure.
+pub(crate) struct Lead<'a> {
+    inflight: &'a Inflight,
+    key: Key,
+    done: watch::Sender<Option<Outcome>>,
+}
+
+impl Inflight {
+    pub fn join(&self, key: &Key) -> Role<'_> {
+        let mut queries = self.queries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(asked) = queries.get(key) {
+            return Role::Follow(asked.clone());
+        }
+        let (done, asked) = watch::channel(None);
+        queries.insert(key.clone(), asked);
+        Role::Lead(Lead {
+            inflight: self,
+            key: key.clone(),
+            done,
+        })
+    }
+
+    /// The outcome of a query asked by another.
+    pub async fn wait(mut asked: watch::Receiver<Option<Outcome>>) -> Outcome {
+        match asked.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone().flatten(),
+            Err(_) => None,
+        }
+    }
+}
+
+impl Lead<'_> {
+    pub fn finish(self, outcome: Outcome) {
+        self.done.send_replace(Some(outcome));
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        let mut queries = self
+            .inflight
+            .queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        queries.remove(&self.key);
     }
 }
 
@@ -167,6 +247,7 @@ mod tests {
     fn answer(code: ResponseCode, answers: Vec<Record>, authorities: Vec<Record>) -> Answer {
         Answer {
             code,
+            truncated: false,
             answers,
             authorities,
             additionals: Vec::new(),
@@ -187,6 +268,11 @@ mod tests {
         assert_eq!(fail.cache_ttl(), None);
         let zero = answer(ResponseCode::NoError, vec![a(0)], vec![]);
         assert_eq!(zero.cache_ttl(), None);
+        let cut = Answer {
+            truncated: true,
+            ..answer(ResponseCode::NoError, vec![a(300)], vec![])
+        };
+        assert_eq!(cut.cache_ttl(), None);
         let long = answer(ResponseCode::NoError, vec![a(u32::MAX)], vec![]);
         assert_eq!(long.cache_ttl(), Some(MAX_TTL));
         assert_eq!(ok.aged(40).answers[0].ttl, 260);

@@ -11,11 +11,14 @@
 //! 2. otherwise by forwarding to the upstream resolvers (recursion desired), through a bounded
 //!    cache that honours TTLs and caches negative answers (RFC 2308).
 //!
-//! The per-query path for local answers takes no lock: the records are an `ArcSwap` snapshot,
-//! each view serves UDP inline on its receive loops and TCP on one task per connection (bounded,
-//! idle ones closed). Messages are parsed and written with hickory (`hickory-proto`, and
-//! `hickory-server`'s request and response types), which also echo the question as the client
-//! spelled it and truncate (TC) answers larger than the client's UDP size.
+//! The per-query path for local answers takes no lock: the records are an `ArcSwap` snapshot.
+//! Each view answers UDP on up to two threads of its own, blocking in `recv_from` and answering
+//! local and cached names inline (two system calls a query); forwarded queries run as tasks on
+//! the tokio runtime `serve` was called in, where TCP is served too (one task per connection,
+//! bounded, idle ones closed). Identical forwarded queries in flight share one upstream query.
+//! Messages are parsed and written with hickory (`hickory-proto`, and `hickory-server`'s question
+//! and response builder), which echo the question as the client spelled it and truncate (TC)
+//! answers larger than the client's UDP size (512 bytes, or its EDNS size up to 1232).
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -40,7 +43,7 @@ pub struct View {
     /// name → IPv4 addresses (A records). A key may be a wildcard "*.example.com", matching any
     /// name with one or more labels below example.com (not example.com itself), as DNS wildcards do.
     pub names: BTreeMap<String, Vec<Ipv4Addr>>,
-    /// address → host name, answered for PTR queries of <reversed>.in-addr.arpa.
+    /// address → host name, answered for PTR queries of `<reversed>.in-addr.arpa`.
     pub ptr: BTreeMap<Ipv4Addr, String>,
 }
 
@@ -117,6 +120,7 @@ struct Inner {
     config: DnsConfig,
     tables: arc_swap::ArcSwap<lookup::Tables>,
     cache: cache::Cache,
+    inflight: cache::Inflight,
     upstream: upstream::Upstreams,
     /// Forwarded UDP queries in flight, over every view: each holds a socket for up to
     /// `upstream_timeout`, so a flood of them must not exhaust descriptors.
@@ -135,6 +139,7 @@ impl Dns {
             inner: Arc::new(Inner {
                 tables: arc_swap::ArcSwap::from_pointee(tables),
                 cache,
+                inflight: cache::Inflight::default(),
                 upstream,
                 forward_slots: Arc::new(tokio::sync::Semaphore::new(FORWARDS_IN_FLIGHT)),
                 config,

@@ -69,6 +69,8 @@ pub(crate) struct Sections<'a> {
 pub(crate) struct Flags {
     pub code: ResponseCode,
     pub authoritative: bool,
+    /// Set TC whatever the size (relaying an upstream's truncated answer).
+    pub truncated: bool,
 }
 
 /// How big a response may be: the client's UDP size within ours, unbounded over TCP.
@@ -93,6 +95,7 @@ pub(crate) fn write(
     let mut response_meta = Metadata::response_from_request(meta);
     response_meta.response_code = flags.code;
     response_meta.authoritative = flags.authoritative;
+    response_meta.truncation = flags.truncated;
     response_meta.recursion_available = true;
     // A response carries OPT when the query did (RFC 6891), offering our size.
     let edns = client_edns.map(|_| {

@@ -30,6 +30,8 @@ fn name(s: &str) -> Name {
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Answer,
+    /// Answers after 300 ms.
+    Slow,
     Silent,
     ServFail,
 }
@@ -57,12 +59,19 @@ impl Upstream {
             tcp_queries: Arc::default(),
         };
         let count = upstream.udp_queries.clone();
+        let udp = Arc::new(udp);
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             while let Ok((n, src)) = udp.recv_from(&mut buf).await {
                 count.fetch_add(1, Ordering::SeqCst);
                 if let Some(reply) = respond(&buf[..n], mode, true) {
-                    let _ = udp.send_to(&reply, src).await;
+                    let udp = udp.clone();
+                    tokio::spawn(async move {
+                        if mode == Mode::Slow {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                        let _ = udp.send_to(&reply, src).await;
+                    });
                 }
             }
         });
@@ -457,6 +466,27 @@ async fn forwarded_answers_are_cached_with_decreasing_ttls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_queries_in_flight_ask_the_upstream_once() {
+    let upstream = Upstream::start(Mode::Slow).await;
+    let dns = Dns::new(config(vec![upstream.addr]));
+    let vpc = serve(&dns, ViewId::Vpc("vpc-1".into()));
+    let public = serve(&dns, ViewId::Public);
+    let asks: Vec<_> = (0..6)
+        .map(|i| {
+            let server = if i % 2 == 0 { vpc.udp } else { public.udp };
+            tokio::spawn(ask(server, "fwd.example.org", RecordType::A))
+        })
+        .collect();
+    for asked in asks {
+        let reply = asked.await.expect("query");
+        assert_eq!(addresses(&reply), [ip("192.0.2.1")]);
+    }
+    assert_eq!(upstream.queries(), 1);
+    vpc.serving.stop().await;
+    public.serving.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn negative_answers_are_relayed_and_cached() {
     let upstream = Upstream::start(Mode::Answer).await;
     let dns = Dns::new(config(vec![upstream.addr]));
@@ -490,16 +520,31 @@ async fn negative_answers_are_relayed_and_cached() {
 async fn silent_or_failing_upstreams_give_servfail_in_time() {
     let silent = Upstream::start(Mode::Silent).await;
     let dns = Dns::new(config(vec![silent.addr]));
+    dns.apply(records());
     let server = serve(&dns, ViewId::Public);
     let started = Instant::now();
-    let reply = ask(server.udp, "fwd.example.org", RecordType::A).await;
-    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    let pending = tokio::spawn(ask(server.udp, "fwd.example.org", RecordType::A));
+    // Local names are answered meanwhile.
+    let deadline = Instant::now() + DEADLINE;
+    while silent.queries() == 0 {
+        assert!(Instant::now() < deadline, "never forwarded");
+        tokio::task::yield_now().await;
+    }
+    let endpoint = "vpce-1-abc.vpce-svc-1.us-east-1.vpce.amazonaws.com";
+    let local = ask(server.udp, endpoint, RecordType::A).await;
+    assert_eq!(addresses(&local), [ip("10.0.1.5"), ip("10.0.2.5")]);
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
+        !pending.is_finished(),
+        "the forwarded query waits for its upstream"
     );
-    assert!(silent.queries() >= 1);
+    let reply = pending.await.expect("forwarded query");
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(400),
+        "gave up early: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     server.serving.stop().await;
 
     // A failing upstream is skipped for the next one; nothing failed is cached.
@@ -643,6 +688,14 @@ async fn malformed_queries_do_not_stop_the_server() {
     let reply = exchange_raw(server.udp, &chaos.to_vec().expect("encode"), DEADLINE).await;
     let reply = Message::from_vec(&reply.expect("answer")).expect("decode");
     assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
+    let mut future = Message::new(18, MessageType::Query, OpCode::Query);
+    future.add_query(Query::query(name("api.example.com."), RecordType::A));
+    let mut edns = Edns::new();
+    edns.set_version(1);
+    future.set_edns(edns);
+    let reply = exchange_raw(server.udp, &future.to_vec().expect("encode"), DEADLINE).await;
+    let reply = Message::from_vec(&reply.expect("answer")).expect("decode");
+    assert_eq!(u16::from(reply.metadata.response_code), 16, "BADVERS");
     let mut answer = Message::new(16, MessageType::Response, OpCode::Query);
     answer.add_query(Query::query(name("api.example.com."), RecordType::A));
     assert!(
@@ -669,6 +722,27 @@ async fn malformed_queries_do_not_stop_the_server() {
     // Still answering on UDP.
     let reply = ask(server.udp, "api.example.com", RecordType::A).await;
     assert_eq!(addresses(&reply), [ip("10.0.1.5"), ip("10.0.2.5")]);
+    server.serving.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_tcp_connections_are_closed() {
+    let dns = Dns::new(config(Vec::new()));
+    dns.apply(records());
+    let server = serve(&dns, ViewId::Vpc("vpc-1".into()));
+    let mut idle = TcpStream::connect(server.tcp).await.expect("connect");
+    let used = tcp_exchange(
+        &mut idle,
+        &request(1, "api.example.com", RecordType::A, false),
+    )
+    .await;
+    assert_eq!(used.metadata.id, 1);
+    let started = Instant::now();
+    let mut buf = [0u8; 1];
+    // The server closes after 10 s without a query.
+    let closed = timeout(Duration::from_secs(20), idle.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0) | Err(_))), "{closed:?}");
+    assert!(started.elapsed() >= Duration::from_secs(9), "closed early");
     server.serving.stop().await;
 }
 

@@ -90,10 +90,17 @@ impl NetnsSockets {
 }
 
 impl SocketFactory for NetnsSockets {
-    fn listener(&self, netns: Option<&str>, addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    fn listeners(
+        &self,
+        netns: Option<&str>,
+        addr: SocketAddr,
+        count: usize,
+    ) -> io::Result<Vec<std::net::TcpListener>> {
+        // The whole group in one trip, so its claim of the address and its binds stay close.
+        let bind = move || dataplane::bind_listeners(addr, count);
         match netns {
-            None => dataplane::bind_listener(addr),
-            Some(vpc_id) => self.run(vpc_id, move || netns::sock::tcp_listener(addr)),
+            None => bind(),
+            Some(vpc_id) => self.run(vpc_id, bind),
         }
     }
 
@@ -135,10 +142,10 @@ mod tests {
         );
     }
 
-    /// Connect sockets come from the VPC's namespace, a batch per trip; a VPC that is gone
-    /// loses its stock.
+    /// Listeners and connect sockets come from the VPC's namespace, connect sockets a batch
+    /// per trip; a VPC that is gone loses its stock.
     #[tokio::test]
-    async fn connect_sockets_are_made_in_the_vpc_namespace_in_batches() {
+    async fn sockets_are_made_in_the_vpc_namespace_connect_sockets_in_batches() {
         require_root();
         let prefix = Prefix::new(format!("n{:06x}", std::process::id() & 0xff_ffff)).unwrap();
         let _guard = netns::CleanupGuard::new(prefix.clone()).unwrap();
@@ -183,5 +190,22 @@ mod tests {
         // Not stocked: IPv6 sockets and the daemon's own namespace.
         sockets.connect_socket(None, remote).unwrap();
         assert_eq!(sockets.stocked(vpc), 0);
+
+        // A listener's sockets, one port for all, on the address only the VPC has.
+        let group = sockets
+            .listeners(Some(vpc), SocketAddr::from((service, 0)), 3)
+            .unwrap();
+        assert_eq!(group.len(), 3);
+        let addr = group[0].local_addr().unwrap();
+        assert_eq!(addr.ip(), service);
+        assert!(group.iter().all(|l| l.local_addr().unwrap() == addr));
+        let again = sockets.listeners(Some(vpc), addr, 3).unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::AddrInUse);
+        drop(group);
+        sockets.listeners(Some(vpc), addr, 3).unwrap();
+        assert!(
+            sockets.listeners(None, addr, 3).is_err(),
+            "bound outside the VPC"
+        );
     }
 }
