@@ -635,9 +635,9 @@ def main():
     ap.add_argument("--endpoints", type=int, default=200,
                     help="interface endpoints; each gives a regional and a zonal name")
     ap.add_argument("--fwd-names", type=int, default=300, help="A records of the upstream zone")
-    ap.add_argument("--runs", type=int, default=5, help="runs (medians reported)")
-    ap.add_argument("--duration", type=float, default=2, help="seconds per throughput test")
-    ap.add_argument("--latency-duration", type=float, default=1,
+    ap.add_argument("--runs", type=int, default=10, help="runs (medians reported)")
+    ap.add_argument("--duration", type=float, default=1, help="seconds per throughput test")
+    ap.add_argument("--latency-duration", type=float, default=0.5,
                     help="seconds per one-query-at-a-time latency test")
     ap.add_argument("--outstanding", type=int, default=64,
                     help="queries in flight in the throughput test")
