@@ -196,7 +196,8 @@ class Bench:
         self.args = args
         self.work = args.work_dir
         self.data_dir = args.data_dir or tempfile.mkdtemp(prefix="privlink-dnsbench-")
-        self.procs = {}  # name -> Popen
+        self.procs = {}  # name -> Popen: the servers
+        self.perfs = []  # perf record processes (--perf)
         self.ports = {}
         self.results = {"loads": []}
 
@@ -223,6 +224,10 @@ class Bench:
         return p
 
     def cleanup(self):
+        for p in self.perfs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         for name, p in reversed(list(self.procs.items())):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -267,6 +272,8 @@ class Bench:
             # Root, as started: the hosts file is in a private temp dir.
             "user=root", "pid-file=", f"log-facility={self.work}/upstream.log",
         ])
+        # On the client's CPU, away from the resolvers': it is busy only while they fill
+        # their caches, before any measurement.
         self.spawn("upstream", ["dnsmasq", "--keep-in-foreground", f"--conf-file={conf}"],
                    cpu=a.client_cpu)
         self.wait_answering("upstream", next(iter(self.fwd)))
@@ -497,7 +504,7 @@ class Bench:
         out = os.path.join(self.work, f"perf-{resolver}-{mix}.data")
         p = subprocess.Popen(["perf", "record", "-q", "-g", "-p", str(self.procs[resolver].pid),
                               "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.procs[f"perf-{resolver}-{mix}"] = p
+        self.perfs.append(p)
         time.sleep(0.5)
         log(f"perf: recording {resolver} ({mix}) into {out}")
         return p
