@@ -202,15 +202,10 @@ class Bench:
         self.results = {"loads": []}
 
     def pinned(self, cpu):
-        """Runs in the child before exec: its CPU (if pinning) and its nice value."""
-        nice = self.args.nice
-
-        def setup():
-            if cpu is not None:
-                os.sched_setaffinity(0, {cpu})
-            if nice:
-                os.setpriority(os.PRIO_PROCESS, 0, nice)
-        return setup
+        """Runs in the child before exec: pins it to `cpu` (None: not pinned)."""
+        if cpu is None:
+            return None
+        return lambda: os.sched_setaffinity(0, {cpu})
 
     def spawn(self, name, argv, cpu=None, env=None, stdout=subprocess.DEVNULL):
         logf = open(os.path.join(self.work, f"{name}.log"), "ab")
@@ -571,7 +566,6 @@ def report(results, args):
              f"{args.outstanding} queries in flight, then {args.latency_duration} s with 1; "
              + (f"resolvers on CPU {args.server_cpu}, client on CPU {args.client_cpu}"
                 if args.server_cpu is not None else "not pinned")
-             + (f", nice {args.nice}" if args.nice else "")
              + "; threads " + ", ".join(f"{r} {n}" for r, n in meta["threads"].items()),
              "load (1/5/15 min): " + ", ".join(
                  f"{l['phase']} {'/'.join(str(x) for x in l['loadavg'])} ({l['compilers']} "
@@ -655,9 +649,6 @@ def main():
     ap.add_argument("--server-cpu", type=int, default=1, help="CPU of every resolver")
     ap.add_argument("--client-cpu", type=int, default=0, help="CPU of the load client")
     ap.add_argument("--no-pin", action="store_true", help="let the scheduler place everything")
-    ap.add_argument("--nice", type=int, default=0,
-                    help="nice value of the resolvers and the client (e.g. -10 on a shared "
-                    "machine: other work then takes less of their CPUs)")
     ap.add_argument("--quick", action="store_true",
                     help="1 run of 1 s (latency 0.5 s), 50 endpoints, 100 forwarded names")
     ap.add_argument("--perf", default="",
