@@ -1,0 +1,691 @@
+"""Private DNS: each VPC's resolver at base+2 and the host's public view (`--dns-listen`)
+answer endpoint names, verified private DNS names (only in the consumer VPC whose endpoint has
+private DNS on), instance host names, and forward the rest to `--dns-upstream`.
+
+The upstream is an authoritative server this module runs on loopback (dnswire.Upstream): it
+holds the forwarded names and the verification TXT records, and counts the queries it gets.
+Needs root (network namespaces); without it the tests fail, they never skip. Queries to VPC
+addresses run inside the instances (`privlink exec`, with their resolv.conf); from the host's
+namespace only loopback is asked.
+
+One daemon and topology serve the module (building it takes the time); each test undoes what
+it changes. The restart test comes last.
+"""
+
+import json
+import os
+import pathlib
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import types
+
+import pytest
+
+from conftest import (CONSUMER, OTHER, PROVIDER, REGION, Daemon, destroy, expect_error,
+                      network_daemon, privlink_bin, require_root, wait_until)
+from dnswire import Upstream, query
+from test_network import prefix_of
+from test_traffic import (SERVER, allow_tcp, default_group, instance, needs_root,  # noqa: F401
+                          netns_exec, running)
+
+DNSWIRE = str(pathlib.Path(__file__).with_name("dnswire.py"))
+# The service's private DNS name; its verification TXT record sits on the parent domain.
+PRIVATE = "api.e2e.test"
+PARENT = "e2e.test"
+# How often the daemon verifies private DNS names again (seconds): short, so the periodic
+# check is seen within a test.
+VERIFY_INTERVAL = 2
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def dig(w, iid, name, qtype="A", proto="udp", timeout=2.0):
+    """Asks the resolver of instance `iid`'s /etc/resolv.conf, from inside the instance."""
+    out = subprocess.run([privlink_bin(), "exec", "--data-dir", str(w.dir), iid, "--",
+                          sys.executable, DNSWIRE, name, qtype, proto, str(timeout)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, f"dnswire in {iid}: {out.returncode} {out.stderr}"
+    return json.loads(out.stdout)
+
+
+def host_dig(w, name, qtype="A", proto="udp", timeout=2.0):
+    """Asks the daemon's public view (--dns-listen, loopback)."""
+    host, port = w.d.dns_addr
+    return query(host, port, name, qtype, proto, timeout)
+
+
+def getent(w, iid, name):
+    """The IPv4 addresses getaddrinfo (AF_UNSPEC, as programs do) finds in instance `iid`."""
+    out = subprocess.run([privlink_bin(), "exec", "--data-dir", str(w.dir), iid, "--",
+                          "getent", "ahosts", name], capture_output=True, text=True, timeout=60)
+    return sorted({line.split()[0] for line in out.stdout.splitlines()
+                   if line and ":" not in line.split()[0]})
+
+
+def curl(w, iid, url):
+    out = subprocess.run([privlink_bin(), "exec", "--data-dir", str(w.dir), iid, "--",
+                          "curl", "-sS", "-m", "5", url], capture_output=True, text=True,
+                         timeout=60)
+    return out.stdout.strip() if out.returncode == 0 else f"ERR {out.returncode} {out.stderr}"
+
+
+def answers(result):
+    """The answers of a query result, names without their final dot."""
+    return [a.rstrip(".") for a in result.get("answers", [])]
+
+
+def resolves_to(result, addrs):
+    return result.get("rcode") == "NOERROR" and answers(result) == sorted(addrs)
+
+
+def is_nxdomain(result):
+    return result.get("rcode") == "NXDOMAIN" and answers(result) == []
+
+
+def endpoint(ec2, eid):
+    eps = ec2.describe_vpc_endpoints(
+        Filters=[{"Name": "vpc-endpoint-id", "Values": [eid]}])["VpcEndpoints"]
+    return eps[0] if eps else None
+
+
+def wait_available(ec2, eid):
+    wait_until(lambda: (endpoint(ec2, eid) or {}).get("State") == "available", timeout=60,
+               what=f"{eid} available")
+    return endpoint(ec2, eid)
+
+
+def delete_endpoints(ec2, *eids):
+    if eids:
+        ec2.delete_vpc_endpoints(VpcEndpointIds=list(eids))
+        for eid in eids:
+            wait_until(lambda: endpoint(ec2, eid) is None, timeout=60, what=f"{eid} gone")
+
+
+def addresses_by_zone(ec2, ep):
+    """{zone: address} of an endpoint's interfaces."""
+    enis = ec2.describe_network_interfaces(
+        NetworkInterfaceIds=ep["NetworkInterfaceIds"])["NetworkInterfaces"]
+    return {e["AvailabilityZone"]: e["PrivateIpAddress"] for e in enis}
+
+
+def names(ep):
+    """(regional name, {zone: zonal name}, other names) of an endpoint's DnsEntries."""
+    entries = [d["DnsName"] for d in ep["DnsEntries"]]
+    regional = entries[0]
+    zonal = {}
+    for n in entries[1:]:
+        for zone in (f"{REGION}a", f"{REGION}b"):
+            if f"-{zone}." in n:
+                zonal[zone] = n
+    others = [n for n in entries[1:] if n not in zonal.values()]
+    return regional, zonal, others
+
+
+def dns_state(ec2, sid):
+    cfg = ec2.describe_vpc_endpoint_service_configurations(
+        ServiceIds=[sid])["ServiceConfigurations"][0]
+    return cfg.get("PrivateDnsNameConfiguration", {}).get("State")
+
+
+def host_name(ip):
+    return f"ip-{ip.replace('.', '-')}.ec2.internal"
+
+
+def reverse(ip):
+    return ".".join(reversed(ip.split("."))) + ".in-addr.arpa"
+
+
+# --- the module's daemon and topology ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def upstream():
+    u = Upstream()
+    yield u
+    u.close()
+
+
+@pytest.fixture(scope="module")
+def w(upstream):
+    """A network daemon with the test upstream and the public view, and:
+
+    - provider (PROVIDER): VPC 10.0.0.0/16, subnets in zones a and b, an HTTP backend behind
+      an NLB, endpoint service S1 with the verified private DNS name `api.e2e.test`;
+    - consumer (CONSUMER): VPC C1 10.0.0.0/16 with DNS hostnames, a client instance, endpoint
+      E1 (zones a and b) with private DNS on;
+    - other consumer (OTHER): VPC C2 10.1.0.0/16 with DNS hostnames, a client instance,
+      endpoint E2 with private DNS off.
+    """
+    require_root("the DNS tests")
+    with tempfile.TemporaryDirectory(prefix="privlink-e2e-") as tmp, \
+            pytest.MonkeyPatch.context() as mp:
+        data_dir = pathlib.Path(tmp)
+        try:
+            daemons = network_daemon(
+                data_dir, mp, dns_listen=True,
+                extra_args=["--dns-upstream", upstream.addr,
+                            "--dns-verify-interval", str(VERIFY_INTERVAL)])
+            d = next(daemons)
+            procs = []
+            try:
+                yield build(d, data_dir, upstream, procs)
+            finally:
+                for p in procs:
+                    p.kill()
+                    p.wait(timeout=10)
+                daemons.close()
+        finally:
+            destroy(data_dir)
+
+
+def build(d, data_dir, upstream, procs):
+    w = types.SimpleNamespace(d=d, dir=data_dir, prefix=prefix_of(data_dir), up=upstream)
+    w.pec2, w.pelb = d.ec2(PROVIDER), d.elbv2(PROVIDER)
+    w.cec2, w.oec2 = d.ec2(CONSUMER), d.ec2(OTHER)
+
+    def subnet(ec2, vpc, cidr, zone):
+        return ec2.create_subnet(VpcId=vpc, CidrBlock=cidr,
+                                 AvailabilityZone=f"{REGION}{zone}")["Subnet"]["SubnetId"]
+
+    # Provider: the backend behind an NLB in zones a and b.
+    w.pvpc = w.pec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    w.psub = {z: subnet(w.pec2, w.pvpc, f"10.0.{n}.0/24", z) for n, z in ((1, "a"), (2, "b"))}
+    allow_tcp(w.pec2, default_group(w.pec2, w.pvpc), 8080, "10.0.0.0/16")
+    w.backend, w.backend_ip = instance(w.pec2, w.psub["a"])
+
+    # Consumers: C1 (same CIDR as the provider) and C2, both with DNS hostnames.
+    w.cvpc = w.cec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    w.cec2.modify_vpc_attribute(VpcId=w.cvpc, EnableDnsHostnames={"Value": True})
+    w.csub = {z: subnet(w.cec2, w.cvpc, f"10.0.{n}.0/24", z) for n, z in ((1, "a"), (2, "b"))}
+    w.client, w.client_ip = instance(w.cec2, w.csub["a"])
+    w.ovpc = w.oec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    w.oec2.modify_vpc_attribute(VpcId=w.ovpc, EnableDnsHostnames={"Value": True})
+    w.osub = subnet(w.oec2, w.ovpc, "10.1.1.0/24", "a")
+    w.other, w.other_ip = instance(w.oec2, w.osub)
+
+    lb = w.pelb.create_load_balancer(Name="web", Type="network", Scheme="internal",
+                                     Subnets=list(w.psub.values()))["LoadBalancers"][0]
+    tg = w.pelb.create_target_group(Name="web", Protocol="TCP", Port=8080, VpcId=w.pvpc,
+                                    TargetType="instance", HealthCheckIntervalSeconds=5,
+                                    HealthCheckTimeoutSeconds=2,
+                                    HealthyThresholdCount=2)["TargetGroups"][0]
+    w.pelb.register_targets(TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": w.backend}])
+    w.pelb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="TCP", Port=80,
+                           DefaultActions=[{"Type": "forward",
+                                            "TargetGroupArn": tg["TargetGroupArn"]}])
+
+    # S1 and its private DNS name, verified by a TXT record on the parent domain.
+    svc = w.pec2.create_vpc_endpoint_service_configuration(
+        NetworkLoadBalancerArns=[lb["LoadBalancerArn"]], AcceptanceRequired=False,
+        PrivateDnsName=PRIVATE)["ServiceConfiguration"]
+    w.sid, w.service_name = svc["ServiceId"], svc["ServiceName"]
+    w.pec2.modify_vpc_endpoint_service_permissions(
+        ServiceId=w.sid, AddAllowedPrincipals=[f"arn:aws:iam::{CONSUMER}:root",
+                                               f"arn:aws:iam::{OTHER}:root"])
+    proof = svc["PrivateDnsNameConfiguration"]
+    upstream.set(f"{proof['Name']}.{PARENT}", "TXT", [proof["Value"]], ttl=0)
+    w.pec2.start_vpc_endpoint_service_private_dns_verification(ServiceId=w.sid)
+    wait_until(lambda: dns_state(w.pec2, w.sid) == "verified", timeout=20,
+               what="S1's private DNS name verified")
+
+    for ec2, iid in ((w.pec2, w.backend), (w.cec2, w.client), (w.oec2, w.other)):
+        wait_until(lambda: running(ec2, iid), timeout=60, what=f"{iid} running")
+    procs.append(subprocess.Popen(
+        netns_exec(f"{w.prefix}-{w.backend}", sys.executable, "-c", SERVER, "backend0"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    e1 = w.cec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=w.cvpc,
+                                    ServiceName=w.service_name,
+                                    SubnetIds=list(w.csub.values()),
+                                    PrivateDnsEnabled=True)["VpcEndpoint"]
+    e2 = w.oec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=w.ovpc,
+                                    ServiceName=w.service_name, SubnetIds=[w.osub],
+                                    PrivateDnsEnabled=False)["VpcEndpoint"]
+    w.e1, w.e2 = e1["VpcEndpointId"], e2["VpcEndpointId"]
+    w.e1_desc = wait_available(w.cec2, w.e1)
+    w.e2_desc = wait_available(w.oec2, w.e2)
+    w.e1_addrs = addresses_by_zone(w.cec2, w.e1_desc)
+    w.e2_addrs = addresses_by_zone(w.oec2, w.e2_desc)
+    assert set(w.e1_addrs) == {f"{REGION}a", f"{REGION}b"}, w.e1_addrs
+    return w
+
+
+# --- the tests --------------------------------------------------------------------------------
+
+def test_instances_name_their_vpc_resolver_at_base_plus_two(w):
+    for iid, resolver in ((w.client, "10.0.0.2"), (w.other, "10.1.0.2"),
+                          (w.backend, "10.0.0.2")):
+        out = subprocess.run([privlink_bin(), "exec", "--data-dir", str(w.dir), iid, "--",
+                              "cat", "/etc/resolv.conf"], capture_output=True, text=True,
+                             timeout=30)
+        assert f"nameserver {resolver}" in out.stdout.split("\n"), out.stdout
+        regional, _, _ = names(w.e1_desc)
+        # UDP and TCP.
+        for proto in ("udp", "tcp"):
+            r = dig(w, iid, regional, proto=proto)
+            assert r.get("server") == f"{resolver}:53", r
+            assert r.get("id_ok"), r
+            assert resolves_to(r, w.e1_addrs.values()), (iid, proto, r)
+
+
+def test_the_private_name_resolves_in_the_consumer_vpc_and_reaches_the_service(w):
+    addrs = sorted(w.e1_addrs.values())
+    before = w.up.count(PRIVATE)
+    r = dig(w, w.client, PRIVATE)
+    assert resolves_to(r, addrs), r
+    assert r["aa"], "the VPC's private zone answers with authority"
+    assert getent(w, w.client, PRIVATE) == addrs
+    # Over TCP too; and never asked upstream: the name is the VPC's own zone there.
+    assert resolves_to(dig(w, w.client, PRIVATE, proto="tcp"), addrs)
+    assert w.up.count(PRIVATE) == before
+    # The name exists: other types are NODATA, not NXDOMAIN.
+    r = dig(w, w.client, PRIVATE, "AAAA")
+    assert r.get("rcode") == "NOERROR" and r["answers"] == [], r
+    # DescribeVpcEndpoints lists it among the endpoint's DNS names.
+    _, _, others = names(endpoint(w.cec2, w.e1))
+    assert others == [PRIVATE]
+    # A program uses the name: curl reaches the backend through the endpoint.
+    got = wait_until(lambda: (a := curl(w, w.client, f"http://{PRIVATE}/")).startswith(
+        "backend0 ") and a, timeout=60, interval=0.5, what="curl by the private name")
+    assert got.split()[0] == "backend0"
+
+
+def test_the_private_name_is_forwarded_outside_that_vpc(w):
+    # C2's endpoint has private DNS off; the provider's VPC has no endpoint; the host's view
+    # is public: the name is not privlink's there, the upstream (which lacks it) answers.
+    before = w.up.count(PRIVATE)
+    r = dig(w, w.other, PRIVATE)
+    assert is_nxdomain(r), r
+    assert w.up.count(PRIVATE) > before, "C2's resolver forwarded the name"
+    assert is_nxdomain(dig(w, w.backend, PRIVATE))
+    assert is_nxdomain(host_dig(w, PRIVATE))
+    assert getent(w, w.other, PRIVATE) == []
+    _, _, others = names(endpoint(w.oec2, w.e2))
+    assert others == []
+
+
+def test_unknown_names_in_the_private_zone_are_nxdomain_with_soa(w):
+    name = f"nope.{PRIVATE}"
+    r = dig(w, w.client, name)
+    assert is_nxdomain(r), r
+    assert "SOA" in r["authority"], r
+    assert w.up.count(name) == 0, "the private zone is authoritative: nothing forwarded"
+
+
+def test_endpoint_names_resolve_in_every_vpc_and_on_the_host(w):
+    regional, zonal, _ = names(w.e1_desc)
+    assert set(zonal) == set(w.e1_addrs)
+    want = {regional: sorted(w.e1_addrs.values())}
+    want.update({zonal[z]: [w.e1_addrs[z]] for z in zonal})
+    regional2, zonal2, _ = names(w.e2_desc)
+    want[regional2] = sorted(w.e2_addrs.values())
+    want[zonal2[f"{REGION}a"]] = [w.e2_addrs[f"{REGION}a"]]
+    for name, addrs in want.items():
+        for iid in (w.client, w.other, w.backend):
+            assert resolves_to(dig(w, iid, name), addrs), (iid, name)
+        for proto in ("udp", "tcp"):
+            assert resolves_to(host_dig(w, name, proto=proto), addrs), (proto, name)
+        assert w.up.count(name) == 0, "endpoint names are privlink's: nothing forwarded"
+    assert getent(w, w.other, regional) == sorted(w.e1_addrs.values())
+    # Names are case-insensitive.
+    assert resolves_to(host_dig(w, regional.upper()), sorted(w.e1_addrs.values()))
+
+
+def test_unknown_endpoint_zone_names_are_nxdomain_with_soa(w):
+    name = f"vpce-0123456789abcdef0-nope.{w.sid}.{REGION}.vpce.amazonaws.com"
+    for r in (host_dig(w, name), host_dig(w, name, proto="tcp"), dig(w, w.client, name)):
+        assert is_nxdomain(r), r
+        assert "SOA" in r["authority"], r
+    assert w.up.count(name) == 0
+
+
+def test_instance_host_names_and_their_ptr_records(w):
+    eni_a = w.e1_addrs[f"{REGION}a"]
+    for ip in (w.client_ip, eni_a):
+        assert resolves_to(dig(w, w.client, host_name(ip)), [ip]), ip
+        r = dig(w, w.client, reverse(ip), "PTR")
+        assert r.get("rcode") == "NOERROR" and answers(r) == [host_name(ip)], r
+    assert getent(w, w.client, host_name(w.client_ip)) == [w.client_ip]
+    assert resolves_to(dig(w, w.other, host_name(w.other_ip)), [w.other_ip])
+    # Each VPC has its own names: C1's client is not in C2's (10.1/16) nor in the public view.
+    r = dig(w, w.other, host_name(w.client_ip))
+    assert is_nxdomain(r), r
+    assert is_nxdomain(host_dig(w, host_name(w.client_ip)))
+
+
+def test_other_names_are_forwarded_to_the_upstream(w):
+    w.up.set("x.fwd.test", "A", ["192.0.2.1"])
+    w.up.set("y.fwd.test", "A", ["192.0.2.2", "192.0.2.3"])
+    try:
+        assert getent(w, w.client, "x.fwd.test") == ["192.0.2.1"]
+        assert resolves_to(dig(w, w.other, "y.fwd.test", proto="tcp"),
+                           ["192.0.2.2", "192.0.2.3"])
+        assert resolves_to(dig(w, w.backend, "x.fwd.test"), ["192.0.2.1"])
+        assert resolves_to(host_dig(w, "y.fwd.test"), ["192.0.2.2", "192.0.2.3"])
+        r = dig(w, w.client, "absent.fwd.test")
+        assert is_nxdomain(r), r
+        assert w.up.count("absent.fwd.test") >= 1
+    finally:
+        w.up.remove("x.fwd.test", "A")
+        w.up.remove("y.fwd.test", "A")
+
+
+def test_forwarded_answers_are_cached_for_their_ttl(w):
+    name = "cached.fwd.test"
+    w.up.set(name, "A", ["192.0.2.10"], ttl=300)
+    try:
+        r = dig(w, w.client, name)
+        assert resolves_to(r, ["192.0.2.10"]), r
+        assert w.up.count(name) == 1
+        # Within the TTL the answer comes from the cache, whichever view asks.
+        for ask in (lambda: dig(w, w.client, name), lambda: dig(w, w.other, name),
+                    lambda: host_dig(w, name)):
+            r = ask()
+            assert resolves_to(r, ["192.0.2.10"]), r
+            assert 0 < r["ttls"][0] <= 300, r
+        assert w.up.count(name) == 1, "the repeated queries did not reach the upstream"
+    finally:
+        w.up.remove(name, "A")
+
+
+def test_an_upstream_that_does_not_answer_gives_servfail_quickly(w):
+    name = "silent.fwd.test"
+    w.up.set(name, "A", ["192.0.2.20"])
+    w.up.silent_names.add(name)
+    try:
+        r = dig(w, w.client, name, timeout=10)
+        assert r.get("rcode") == "SERVFAIL", r
+        assert r["elapsed"] < 3.0, f"SERVFAIL after {r['elapsed']:.2f}s"
+        r = host_dig(w, name, timeout=10)
+        assert r.get("rcode") == "SERVFAIL", r
+        assert r["elapsed"] < 3.0, f"SERVFAIL after {r['elapsed']:.2f}s"
+        assert w.up.count(name) >= 1, "the query was forwarded"
+    finally:
+        w.up.silent_names.discard(name)
+        w.up.remove(name, "A")
+    # The resolver still forwards.
+    w.up.set("after.fwd.test", "A", ["192.0.2.21"])
+    try:
+        assert resolves_to(dig(w, w.client, "after.fwd.test"), ["192.0.2.21"])
+    finally:
+        w.up.remove("after.fwd.test", "A")
+
+
+def test_private_dns_name_verification_and_the_consumers_switch(w):
+    """S2 (`api.e2e2.test`): refused before verification; Start with no TXT record → failed;
+    with the record on the parent domain → verified, and a consumer can turn private DNS on;
+    the record removed → the periodic check fails the name and it stops resolving."""
+    name, parent = "api.e2e2.test", "e2e2.test"
+    lb = w.pelb.create_load_balancer(Name="web2", Type="network", Scheme="internal",
+                                     Subnets=[w.psub["a"]])["LoadBalancers"][0]
+    made = []
+    svc = None
+    record = None
+    try:
+        svc = w.pec2.create_vpc_endpoint_service_configuration(
+            NetworkLoadBalancerArns=[lb["LoadBalancerArn"]], AcceptanceRequired=False,
+            PrivateDnsName=name)["ServiceConfiguration"]
+        sid = svc["ServiceId"]
+        proof = svc["PrivateDnsNameConfiguration"]
+        assert proof["State"] == "pendingVerification"
+        assert proof["Type"] == "TXT"
+        assert proof["Name"].startswith("_") and len(proof["Name"]) > 1
+        assert proof["Value"].startswith("vpce:") and len(proof["Value"]) > 5
+        w.pec2.modify_vpc_endpoint_service_permissions(
+            ServiceId=sid, AddAllowedPrincipals=[f"arn:aws:iam::{OTHER}:root"])
+
+        def create(**kw):
+            ep = w.oec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=w.ovpc,
+                                            ServiceName=svc["ServiceName"],
+                                            SubnetIds=[w.osub], **kw)["VpcEndpoint"]
+            made.append(ep["VpcEndpointId"])
+            return ep
+
+        # Not verified: private DNS refused when asked for, off when left out.
+        msg = expect_error("InvalidParameter", w.oec2.create_vpc_endpoint,
+                           VpcEndpointType="Interface", VpcId=w.ovpc,
+                           ServiceName=svc["ServiceName"], SubnetIds=[w.osub],
+                           PrivateDnsEnabled=True)["Error"]["Message"]
+        assert "private dns" in msg.lower(), msg
+        assert create()["PrivateDnsEnabled"] is False
+        delete_endpoints(w.oec2, made.pop())
+
+        # No TXT record anywhere: Start makes the check fail, having asked the upstream.
+        w.pec2.start_vpc_endpoint_service_private_dns_verification(ServiceId=sid)
+        wait_until(lambda: dns_state(w.pec2, sid) == "failed", timeout=20,
+                   what="verification failed")
+        assert w.up.count(f"{proof['Name']}.{name}", "TXT") >= 1
+        assert w.up.count(f"{proof['Name']}.{parent}", "TXT") >= 1
+        expect_error("InvalidParameter", w.oec2.create_vpc_endpoint,
+                     VpcEndpointType="Interface", VpcId=w.ovpc,
+                     ServiceName=svc["ServiceName"], SubnetIds=[w.osub],
+                     PrivateDnsEnabled=True)
+
+        # The record on the parent domain: verified at once.
+        record = f"{proof['Name']}.{parent}"
+        w.up.set(record, "TXT", [proof["Value"]], ttl=0)
+        w.pec2.start_vpc_endpoint_service_private_dns_verification(ServiceId=sid)
+        wait_until(lambda: dns_state(w.pec2, sid) == "verified", timeout=20,
+                   what="verification succeeded")
+        ep = create(PrivateDnsEnabled=True)
+        assert ep["PrivateDnsEnabled"] is True
+        ep = wait_available(w.oec2, ep["VpcEndpointId"])
+        assert names(ep)[2] == [name]
+        addr = addresses_by_zone(w.oec2, ep)[f"{REGION}a"]
+        wait_until(lambda: resolves_to(dig(w, w.other, name), [addr]), timeout=20,
+                   what=f"{name} resolves in C2")
+        assert getent(w, w.other, name) == [addr]
+        # Only there.
+        assert is_nxdomain(dig(w, w.client, name))
+        assert is_nxdomain(host_dig(w, name))
+
+        # The record gone: a periodic check fails the name; it no longer resolves.
+        w.up.remove(record, "TXT")
+        wait_until(lambda: dns_state(w.pec2, sid) == "failed", timeout=VERIFY_INTERVAL * 5 + 10,
+                   what="periodic check failed the name")
+        wait_until(lambda: is_nxdomain(dig(w, w.other, name)), timeout=20,
+                   what=f"{name} gone from C2")
+    finally:
+        if record:
+            w.up.remove(record, "TXT")
+        delete_endpoints(w.oec2, *made)
+        if svc:
+            w.pec2.delete_vpc_endpoint_service_configurations(ServiceIds=[svc["ServiceId"]])
+
+        def lb_deleted():
+            try:
+                w.pelb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+                return True
+            except w.pelb.exceptions.ClientError as e:
+                assert e.response["Error"]["Code"] == "ResourceInUse", e
+                return False
+
+        wait_until(lb_deleted, timeout=20, interval=0.2, what="NLB web2 deleted")
+
+
+def test_one_private_dns_name_per_vpc(w):
+    extra = []
+    try:
+        msg = expect_error("InvalidParameter", w.cec2.create_vpc_endpoint,
+                           VpcEndpointType="Interface", VpcId=w.cvpc,
+                           ServiceName=w.service_name, SubnetIds=[w.csub["a"]],
+                           PrivateDnsEnabled=True)["Error"]["Message"]
+        assert msg == ("private-dns-enabled cannot be set because there is already a "
+                       f"conflicting DNS domain for {PRIVATE} in the VPC {w.cvpc}"), msg
+        # Left out: off, since E1 holds the name.
+        ep = w.cec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=w.cvpc,
+                                        ServiceName=w.service_name,
+                                        SubnetIds=[w.csub["a"]])["VpcEndpoint"]
+        extra.append(ep["VpcEndpointId"])
+        assert ep["PrivateDnsEnabled"] is False
+        ep = wait_available(w.cec2, ep["VpcEndpointId"])
+        again = expect_error("InvalidParameter", w.cec2.modify_vpc_endpoint,
+                             VpcEndpointId=ep["VpcEndpointId"],
+                             PrivateDnsEnabled=True)["Error"]["Message"]
+        assert again == msg, again
+        # The name still answers with E1's addresses only.
+        assert resolves_to(dig(w, w.client, PRIVATE), w.e1_addrs.values())
+    finally:
+        delete_endpoints(w.cec2, *extra)
+
+
+def test_private_dns_needs_dns_hostnames(w):
+    vpc = w.cec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
+    sub = w.cec2.create_subnet(VpcId=vpc, CidrBlock="10.2.1.0/24",
+                               AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+    made = []
+
+    def attr(name):
+        key = name[0].upper() + name[1:]
+        return w.cec2.describe_vpc_attribute(VpcId=vpc, Attribute=name)[key]["Value"]
+
+    def create(**kw):
+        ep = w.cec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=vpc,
+                                        ServiceName=w.service_name, SubnetIds=[sub],
+                                        **kw)["VpcEndpoint"]
+        made.append(ep["VpcEndpointId"])
+        return ep
+
+    try:
+        # As on AWS: DNS support on, host names off by default.
+        assert attr("enableDnsSupport") is True
+        assert attr("enableDnsHostnames") is False
+        msg = expect_error("InvalidParameter", w.cec2.create_vpc_endpoint,
+                           VpcEndpointType="Interface", VpcId=vpc,
+                           ServiceName=w.service_name, SubnetIds=[sub],
+                           PrivateDnsEnabled=True)["Error"]["Message"]
+        assert "enableDnsHostnames" in msg and vpc in msg, msg
+        assert create()["PrivateDnsEnabled"] is False
+        w.cec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+        # Every rule holds now: left out means on.
+        assert create()["PrivateDnsEnabled"] is True
+    finally:
+        delete_endpoints(w.cec2, *made)
+        w.cec2.delete_subnet(SubnetId=sub)
+        w.cec2.delete_vpc(VpcId=vpc)
+
+
+def test_modify_and_delete_change_the_answers_at_once(w):
+    addrs = sorted(w.e1_addrs.values())
+    try:
+        w.cec2.modify_vpc_endpoint(VpcEndpointId=w.e1, PrivateDnsEnabled=False)
+        wait_until(lambda: is_nxdomain(dig(w, w.client, PRIVATE)), timeout=20,
+                   what="private name gone from C1")
+        assert names(endpoint(w.cec2, w.e1))[2] == []
+        # The endpoint's own names stay.
+        assert resolves_to(dig(w, w.client, names(w.e1_desc)[0]), addrs)
+    finally:
+        w.cec2.modify_vpc_endpoint(VpcEndpointId=w.e1, PrivateDnsEnabled=True)
+    wait_until(lambda: resolves_to(dig(w, w.client, PRIVATE), addrs), timeout=20,
+               what="private name back in C1")
+
+    # A deleted endpoint's names go everywhere.
+    ep = w.oec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=w.ovpc,
+                                    ServiceName=w.service_name, SubnetIds=[w.osub],
+                                    PrivateDnsEnabled=False)["VpcEndpoint"]
+    eid = ep["VpcEndpointId"]
+    try:
+        ep = wait_available(w.oec2, eid)
+        regional = names(ep)[0]
+        addr = addresses_by_zone(w.oec2, ep)[f"{REGION}a"]
+        wait_until(lambda: resolves_to(host_dig(w, regional), [addr]), timeout=20,
+                   what="new endpoint's name on the host")
+        assert resolves_to(dig(w, w.client, regional), [addr])
+    finally:
+        delete_endpoints(w.oec2, eid)
+    wait_until(lambda: is_nxdomain(host_dig(w, regional)), timeout=20,
+               what="deleted endpoint's name gone from the host")
+    assert is_nxdomain(dig(w, w.client, regional))
+
+
+def test_malformed_packets_do_not_break_the_public_view(w):
+    host, port = w.d.dns_addr
+    regional = names(w.e1_desc)[0]
+    addrs = sorted(w.e1_addrs.values())
+    valid = bytes.fromhex("abcd01000001000000000000")  # a header announcing one question
+    junk = [
+        b"",
+        b"\x00",
+        bytes(5),  # truncated header
+        valid,  # the question announced is missing
+        valid + b"\x3fabc",  # a label running past the end
+        valid + b"\xc0\x0c\x00\x01\x00\x01",  # a compression pointer to itself
+        bytes.fromhex("abcd81800001000100000000"),  # a response, not a query
+        os.urandom(64),
+        os.urandom(512),
+        b"\xff" * 1500,
+    ]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for packet in junk:
+            s.sendto(packet, (host, port))
+    for payload in (b"\xff\xff" + os.urandom(10), b"\x00", b"\x00\x05" + bytes(5),
+                    struct.pack("!H", len(junk[5])) + junk[5], os.urandom(300)):
+        with socket.create_connection((host, port), timeout=5) as c:
+            try:
+                c.sendall(payload)
+            except OSError:
+                pass  # the resolver may close on garbage: fine, as long as it keeps serving
+    # Still answering, on both transports.
+    for proto in ("udp", "tcp"):
+        r = host_dig(w, regional, proto=proto)
+        assert resolves_to(r, addrs), (proto, r)
+    assert w.d.proc.poll() is None, "the daemon is still running"
+
+
+def test_disabling_dns_support_removes_the_vpc_resolver(w):
+    regional = names(w.e1_desc)[0]
+    addrs = sorted(w.e1_addrs.values())
+    assert resolves_to(dig(w, w.backend, regional), addrs)
+    try:
+        w.pec2.modify_vpc_attribute(VpcId=w.pvpc, EnableDnsSupport={"Value": False})
+        # Nothing answers at 10.0.0.2 any more (a timeout or a refusal).
+        wait_until(lambda: "error" in dig(w, w.backend, regional, timeout=1.0), timeout=20,
+                   what="resolver gone")
+        r = dig(w, w.backend, regional, proto="tcp", timeout=1.0)
+        assert "error" in r, r
+        # Other VPCs keep theirs.
+        assert resolves_to(dig(w, w.client, regional), addrs)
+    finally:
+        w.pec2.modify_vpc_attribute(VpcId=w.pvpc, EnableDnsSupport={"Value": True})
+    wait_until(lambda: resolves_to(dig(w, w.backend, regional), addrs), timeout=20,
+               what="resolver back")
+
+
+def test_answers_survive_a_restart(w):
+    addrs = sorted(w.e1_addrs.values())
+    w.up.set("restart.fwd.test", "A", ["192.0.2.30"])
+    try:
+        w.d.restart()  # kill -9, then start on the same data dir (a new API port)
+        w.pec2, w.pelb = w.d.ec2(PROVIDER), w.d.elbv2(PROVIDER)
+        w.cec2, w.oec2 = w.d.ec2(CONSUMER), w.d.ec2(OTHER)
+        wait_until(lambda: resolves_to(dig(w, w.client, PRIVATE), addrs), timeout=30,
+                   what="private name after restart")
+        assert getent(w, w.client, PRIVATE) == addrs
+        assert resolves_to(dig(w, w.other, "restart.fwd.test"), ["192.0.2.30"])
+        assert resolves_to(dig(w, w.client, host_name(w.client_ip)), [w.client_ip])
+        assert resolves_to(host_dig(w, names(w.e1_desc)[0]), addrs)
+        assert dns_state(w.pec2, w.sid) == "verified"
+    finally:
+        w.up.remove("restart.fwd.test", "A")
+
+
+def test_an_unreachable_upstream_gives_servfail_quickly(data_dir):
+    """A daemon (without network: the public view only) whose upstream port is closed."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    d = Daemon(data_dir, dns_listen=True,
+               extra_args=["--dns-upstream", f"127.0.0.1:{closed}"]).start()
+    try:
+        host, port = d.dns_addr
+        for proto in ("udp", "tcp"):
+            start = time.monotonic()
+            r = query(host, port, "anything.fwd.test", "A", proto, timeout=10)
+            assert r.get("rcode") == "SERVFAIL", r
+            assert time.monotonic() - start < 3.0, r
+        assert d.proc.poll() is None
+    finally:
+        d.kill()
