@@ -26,7 +26,7 @@ def resolv_conf_nameserver(path="/etc/resolv.conf"):
     raise RuntimeError(f"no nameserver in {path}")
 
 
-def _recv_exact(sock, n):
+def recv_exact(sock, n):
     data = b""
     while len(data) < n:
         chunk = sock.recv(n - len(data))
@@ -42,8 +42,8 @@ def exchange(host, port, packet, proto="udp", timeout=2.0):
         with socket.create_connection((host, port), timeout=timeout) as s:
             s.settimeout(timeout)
             s.sendall(struct.pack("!H", len(packet)) + packet)
-            (length,) = struct.unpack("!H", _recv_exact(s, 2))
-            return _recv_exact(s, length)
+            (length,) = struct.unpack("!H", recv_exact(s, 2))
+            return recv_exact(s, length)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         s.connect((host, port))
@@ -73,6 +73,7 @@ def query(host, port, name, qtype="A", proto="udp", timeout=2.0):
         "rcode": RCODE.get(r.header.rcode),
         "id_ok": r.header.id == q.header.id,
         "aa": bool(r.header.aa),
+        "tc": bool(r.header.tc),
         "answers": sorted(str(rr.rdata).strip('"') for rr in r.rr if rr.rtype == want),
         "ttls": [rr.ttl for rr in r.rr if rr.rtype == want],
         "authority": [QTYPE.get(rr.rtype) for rr in r.auth],
@@ -89,6 +90,7 @@ class Upstream:
     def __init__(self):
         self.records = {}  # (name, type) -> [(rdata, ttl)]
         self.queries = collections.Counter()  # (name, type) -> count
+        self.tcp_queries = collections.Counter()  # the same, of those that came over TCP
         self.silent_names = set()  # names whose queries are dropped (never answered)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -135,7 +137,11 @@ class Upstream:
         with self.lock:
             return self.queries[(name.lower().rstrip("."), qtype)]
 
-    def answer(self, packet):
+    def count_tcp(self, name, qtype="A"):
+        with self.lock:
+            return self.tcp_queries[(name.lower().rstrip("."), qtype)]
+
+    def answer(self, packet, udp=True):
         try:
             req = DNSRecord.parse(packet)
         except DNSError:
@@ -146,6 +152,8 @@ class Upstream:
         qtype = QTYPE.get(req.q.qtype)
         with self.lock:
             self.queries[(qname, qtype)] += 1
+            if not udp:
+                self.tcp_queries[(qname, qtype)] += 1
             if qname in self.silent_names:
                 return None
             found = list(self.records.get((qname, qtype), []))
@@ -159,7 +167,15 @@ class Upstream:
                 reply.header.rcode = RCODE.NXDOMAIN
             reply.add_auth(RR("test.", QTYPE.SOA, ttl=0, rdata=SOA(
                 "ns.test.", "admin.test.", (1, 60, 60, 60, 0))))
-        return reply.pack()
+        out = reply.pack()
+        # Over UDP, what does not fit the client's size (512, or its EDNS size) is truncated:
+        # the client is to ask again over TCP.
+        limit = max([512] + [rr.rclass for rr in req.ar if rr.rtype == QTYPE.OPT])
+        if udp and len(out) > limit:
+            reply.rr = []
+            reply.header.tc = 1
+            out = reply.pack()
+        return out
 
     def _serve_udp(self):
         while not self.stopping.is_set():
@@ -191,8 +207,8 @@ class Upstream:
             conn.settimeout(5)
             try:
                 while True:
-                    (length,) = struct.unpack("!H", _recv_exact(conn, 2))
-                    out = self.answer(_recv_exact(conn, length))
+                    (length,) = struct.unpack("!H", recv_exact(conn, 2))
+                    out = self.answer(recv_exact(conn, length), udp=False)
                     if out is not None:
                         conn.sendall(struct.pack("!H", len(out)) + out)
             except (OSError, ConnectionError, struct.error):

@@ -27,7 +27,9 @@ import pytest
 
 from conftest import (CONSUMER, OTHER, PROVIDER, REGION, Daemon, destroy, expect_error,
                       network_daemon, privlink_bin, require_root, wait_until)
-from dnswire import Upstream, query
+from dnslib import RCODE, DNSRecord
+
+from dnswire import Upstream, query, recv_exact
 from test_network import prefix_of
 from test_traffic import (SERVER, allow_tcp, default_group, instance, needs_root,  # noqa: F401
                           netns_exec, running)
@@ -349,6 +351,7 @@ def test_instance_host_names_and_their_ptr_records(w):
         r = dig(w, w.client, reverse(ip), "PTR")
         assert r.get("rcode") == "NOERROR" and answers(r) == [host_name(ip)], r
     assert getent(w, w.client, host_name(w.client_ip)) == [w.client_ip]
+    assert is_nxdomain(dig(w, w.client, reverse("10.0.200.200"), "PTR"))
     assert resolves_to(dig(w, w.other, host_name(w.other_ip)), [w.other_ip])
     # Each VPC has its own names: C1's client is not in C2's (10.1/16) nor in the public view.
     r = dig(w, w.other, host_name(w.client_ip))
@@ -387,6 +390,24 @@ def test_forwarded_answers_are_cached_for_their_ttl(w):
             assert resolves_to(r, ["192.0.2.10"]), r
             assert 0 < r["ttls"][0] <= 300, r
         assert w.up.count(name) == 1, "the repeated queries did not reach the upstream"
+    finally:
+        w.up.remove(name, "A")
+
+
+def test_large_answers_fall_back_to_tcp(w):
+    """100 addresses do not fit a UDP answer: the resolver asks the upstream again over TCP,
+    tells a UDP client to do the same (TC), and serves it all over TCP."""
+    name = "big.fwd.test"
+    many = [f"192.0.2.{i}" for i in range(1, 101)]
+    w.up.set(name, "A", many)
+    try:
+        r = dig(w, w.client, name, proto="tcp")
+        assert resolves_to(r, many), r
+        assert w.up.count_tcp(name) >= 1, "the upstream's truncated answer was asked again over TCP"
+        r = dig(w, w.client, name)  # UDP, no EDNS: 512 bytes
+        assert r.get("rcode") == "NOERROR" and r["tc"], r
+        # getaddrinfo retries over TCP by itself.
+        assert getent(w, w.client, name) == sorted(many)
     finally:
         w.up.remove(name, "A")
 
@@ -504,6 +525,134 @@ def test_private_dns_name_verification_and_the_consumers_switch(w):
                 return False
 
         wait_until(lb_deleted, timeout=20, interval=0.2, what="NLB web2 deleted")
+
+
+def make_service(w, lb_name, private_name):
+    """A service (its own NLB) with `private_name`, open to OTHER. Returns (service, lb arn)."""
+    lb = w.pelb.create_load_balancer(Name=lb_name, Type="network", Scheme="internal",
+                                     Subnets=[w.psub["a"]])["LoadBalancers"][0]
+    svc = w.pec2.create_vpc_endpoint_service_configuration(
+        NetworkLoadBalancerArns=[lb["LoadBalancerArn"]], AcceptanceRequired=False,
+        PrivateDnsName=private_name)["ServiceConfiguration"]
+    w.pec2.modify_vpc_endpoint_service_permissions(
+        ServiceId=svc["ServiceId"], AddAllowedPrincipals=[f"arn:aws:iam::{OTHER}:root"])
+    return svc, lb["LoadBalancerArn"]
+
+
+def remove_service(w, sid, lb_arn):
+    w.pec2.delete_vpc_endpoint_service_configurations(ServiceIds=[sid])
+
+    def lb_deleted():
+        try:
+            w.pelb.delete_load_balancer(LoadBalancerArn=lb_arn)
+            return True
+        except w.pelb.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "ResourceInUse", e
+            return False
+
+    wait_until(lb_deleted, timeout=20, interval=0.2, what="NLB deleted")
+
+
+def test_a_wildcard_private_dns_name(w):
+    """`*.wild.test`, verified by the TXT value on the domain itself (no record prefix):
+    every name under it resolves in the consumer VPC."""
+    svc, lb_arn = make_service(w, "wild", "*.wild.test")
+    sid = svc["ServiceId"]
+    proof = svc["PrivateDnsNameConfiguration"]
+    made = []
+    try:
+        w.up.set("wild.test", "TXT", [proof["Value"]], ttl=0)
+        w.pec2.start_vpc_endpoint_service_private_dns_verification(ServiceId=sid)
+        wait_until(lambda: dns_state(w.pec2, sid) == "verified", timeout=20,
+                   what="wildcard name verified")
+        ep = w.oec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=w.ovpc,
+                                        ServiceName=svc["ServiceName"], SubnetIds=[w.osub],
+                                        PrivateDnsEnabled=True)["VpcEndpoint"]
+        made.append(ep["VpcEndpointId"])
+        ep = wait_available(w.oec2, ep["VpcEndpointId"])
+        addr = addresses_by_zone(w.oec2, ep)[f"{REGION}a"]
+        wait_until(lambda: resolves_to(dig(w, w.other, "foo.wild.test"), [addr]), timeout=20,
+                   what="foo.wild.test resolves in C2")
+        assert getent(w, w.other, "bar.wild.test") == [addr]
+        assert is_nxdomain(dig(w, w.client, "foo.wild.test"))
+    finally:
+        w.up.remove("wild.test", "TXT")
+        delete_endpoints(w.oec2, *made)
+        remove_service(w, sid, lb_arn)
+
+
+def test_a_new_private_dns_name_needs_verifying_again(w):
+    """ModifyVpcEndpointServiceConfiguration with another name: a new challenge, pending; the
+    consumer's VPC stops answering the old name and answers the new one once verified."""
+    svc, lb_arn = make_service(w, "rename", "api.old.test")
+    sid = svc["ServiceId"]
+    old = svc["PrivateDnsNameConfiguration"]
+    made = []
+    try:
+        w.up.set(f"{old['Name']}.old.test", "TXT", [old["Value"]], ttl=0)
+        w.pec2.start_vpc_endpoint_service_private_dns_verification(ServiceId=sid)
+        wait_until(lambda: dns_state(w.pec2, sid) == "verified", timeout=20, what="verified")
+        ep = w.oec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=w.ovpc,
+                                        ServiceName=svc["ServiceName"], SubnetIds=[w.osub],
+                                        PrivateDnsEnabled=True)["VpcEndpoint"]
+        made.append(ep["VpcEndpointId"])
+        ep = wait_available(w.oec2, ep["VpcEndpointId"])
+        addr = addresses_by_zone(w.oec2, ep)[f"{REGION}a"]
+        wait_until(lambda: resolves_to(dig(w, w.other, "api.old.test"), [addr]), timeout=20,
+                   what="old name resolves")
+
+        w.pec2.modify_vpc_endpoint_service_configuration(ServiceId=sid,
+                                                         PrivateDnsName="api.new.test")
+        cfg = w.pec2.describe_vpc_endpoint_service_configurations(
+            ServiceIds=[sid])["ServiceConfigurations"][0]
+        new = cfg["PrivateDnsNameConfiguration"]
+        assert cfg["PrivateDnsName"] == "api.new.test"
+        assert new["State"] == "pendingVerification" and new["Type"] == "TXT"
+        assert (new["Name"], new["Value"]) != (old["Name"], old["Value"])
+        wait_until(lambda: is_nxdomain(dig(w, w.other, "api.old.test")), timeout=20,
+                   what="old name gone")
+        assert is_nxdomain(dig(w, w.other, "api.new.test"))
+
+        w.up.set(f"{new['Name']}.api.new.test", "TXT", [new["Value"]], ttl=0)
+        w.pec2.start_vpc_endpoint_service_private_dns_verification(ServiceId=sid)
+        wait_until(lambda: dns_state(w.pec2, sid) == "verified", timeout=20,
+                   what="new name verified")
+        wait_until(lambda: resolves_to(dig(w, w.other, "api.new.test"), [addr]), timeout=20,
+                   what="new name resolves")
+    finally:
+        w.up.remove(f"{old['Name']}.old.test", "TXT")
+        delete_endpoints(w.oec2, *made)
+        remove_service(w, sid, lb_arn)
+
+
+def test_an_upstream_timeout_does_not_fail_a_verified_name(w):
+    """The upstream stops answering for the TXT record that proves S1's name (the other record
+    names still answer, without it): a check that could not see the record is no proof that
+    it is gone, so the name stays verified and keeps resolving."""
+    proof = w.pec2.describe_vpc_endpoint_service_configurations(
+        ServiceIds=[w.sid])["ServiceConfigurations"][0]["PrivateDnsNameConfiguration"]
+    record = f"{proof['Name']}.{PARENT}"
+    addrs = sorted(w.e1_addrs.values())
+    base = w.up.count(PARENT, "TXT")
+    w.up.silent_names.add(record)
+    try:
+        # Three periodic checks have looked at the last record name (the domain itself): the
+        # second one's outcome is recorded.
+        wait_until(lambda: w.up.count(PARENT, "TXT") >= base + 3,
+                   timeout=VERIFY_INTERVAL * 3 + 30, interval=0.1, what="three periodic checks")
+        assert w.up.count(record, "TXT") >= 1
+        # fails: a lookup that timed out counts as "not found" once another record name
+        # answered (privlink's dns.rs `lookup`): the verified name goes `failed`.
+        assert dns_state(w.pec2, w.sid) == "verified"
+        assert resolves_to(dig(w, w.client, PRIVATE), addrs)
+    finally:
+        w.up.silent_names.discard(record)
+        if dns_state(w.pec2, w.sid) != "verified":
+            w.pec2.start_vpc_endpoint_service_private_dns_verification(ServiceId=w.sid)
+            wait_until(lambda: dns_state(w.pec2, w.sid) == "verified", timeout=20,
+                       what="S1 verified again")
+        wait_until(lambda: resolves_to(dig(w, w.client, PRIVATE), addrs), timeout=20,
+                   what="private name back")
 
 
 def test_one_private_dns_name_per_vpc(w):
@@ -633,6 +782,47 @@ def test_malformed_packets_do_not_break_the_public_view(w):
         r = host_dig(w, regional, proto=proto)
         assert resolves_to(r, addrs), (proto, r)
     assert w.d.proc.poll() is None, "the daemon is still running"
+
+
+def test_the_public_view_serves_pipelined_tcp_and_bursts(w):
+    host, port = w.d.dns_addr
+    regional = names(w.e1_desc)[0]
+    addrs = sorted(w.e1_addrs.values())
+    # Two queries back to back on one TCP connection (RFC 7766): both answered.
+    qs = [DNSRecord.question(regional, "A"), DNSRecord.question(f"nope.{regional}", "A")]
+    qs[0].header.id, qs[1].header.id = 1, 2
+    with socket.create_connection((host, port), timeout=5) as c:
+        c.sendall(b"".join(struct.pack("!H", len(q.pack())) + q.pack() for q in qs))
+        got = {}
+        for _ in qs:
+            (length,) = struct.unpack("!H", recv_exact(c, 2))
+            r = DNSRecord.parse(recv_exact(c, length))
+            got[r.header.id] = r
+    assert set(got) == {q.header.id for q in qs}
+    first, second = got[qs[0].header.id], got[qs[1].header.id]
+    assert sorted(str(rr.rdata) for rr in first.rr) == addrs
+    assert RCODE.get(second.header.rcode) == "NXDOMAIN"
+    # A burst of 100 UDP queries: every one answered, each to its own id.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        # Room for every answer on this side (root may exceed rmem_max).
+        s.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)
+        s.settimeout(5)
+        s.connect((host, port))
+        ids = set()
+        for i in range(100):
+            q = DNSRecord.question(regional, "A")
+            q.header.id = 1000 + i
+            ids.add(q.header.id)
+            s.send(q.pack())
+        seen = set()
+        try:
+            while seen != ids:
+                r = DNSRecord.parse(s.recv(65535))
+                assert sorted(str(rr.rdata) for rr in r.rr) == addrs
+                seen.add(r.header.id)
+        except socket.timeout:
+            pass
+    assert seen == ids, f"{len(ids - seen)} of {len(ids)} queries unanswered"
 
 
 def test_disabling_dns_support_removes_the_vpc_resolver(w):
