@@ -24,7 +24,8 @@ pub fn endpoint_zone(region: &str) -> String {
 /// elsewhere (the part of [`private_dns_name`] after the host label).
 pub fn host_zone(region: &str) -> String {
     let name = private_dns_name(region, Ipv4Addr::UNSPECIFIED);
-    name.split_once('.').map_or(name.clone(), |(_, z)| z.to_owned())
+    name.split_once('.')
+        .map_or(name.clone(), |(_, z)| z.to_owned())
 }
 
 /// What the resolvers answer for `world`, as AWS's DNS would:
@@ -75,7 +76,9 @@ pub fn dns_records(world: &World, region: &str) -> Records {
         let entries = e.dns_entries(region, None);
         let mut entries = entries.into_iter();
         if let Some(regional) = entries.next() {
-            public.names.insert(lower(&regional.dns_name), addresses.clone());
+            public
+                .names
+                .insert(lower(&regional.dns_name), addresses.clone());
         }
         // One zonal name per interface, in the same order.
         for (zonal, iface) in entries.zip(&e.interfaces) {
@@ -300,7 +303,11 @@ mod tests {
 
     fn world(service_state: &str) -> World {
         World {
-            vpcs: vec![vpc("vpc-c", true), vpc("vpc-p", true), vpc("vpc-off", false)],
+            vpcs: vec![
+                vpc("vpc-c", true),
+                vpc("vpc-p", true),
+                vpc("vpc-off", false),
+            ],
             interfaces: vec![eni("vpc-c", [10, 0, 1, 5]), eni("vpc-off", [10, 0, 1, 6])],
             endpoint_services: vec![service(service_state)],
             endpoints: vec![
@@ -310,7 +317,12 @@ mod tests {
                     true,
                     &[[10, 0, 1, 50], [10, 0, 2, 50]],
                 ),
-                endpoint("vpce-0bbbbbbbbbbbbbbbb", "vpc-off", false, &[[10, 0, 1, 60]]),
+                endpoint(
+                    "vpce-0bbbbbbbbbbbbbbbb",
+                    "vpc-off",
+                    false,
+                    &[[10, 0, 1, 60]],
+                ),
             ],
             ..World::default()
         }
@@ -328,7 +340,9 @@ mod tests {
             [Ipv4Addr::new(10, 0, 1, 50), Ipv4Addr::new(10, 0, 2, 50)]
         );
         assert_eq!(
-            a(&format!("vpce-0aaaaaaaaaaaaaaaa-abcd1234-us-east-1b.{SUFFIX}")),
+            a(&format!(
+                "vpce-0aaaaaaaaaaaaaaaa-abcd1234-us-east-1b.{SUFFIX}"
+            )),
             [Ipv4Addr::new(10, 0, 2, 50)]
         );
         assert_eq!(
@@ -346,8 +360,14 @@ mod tests {
             c.names["api.example.com"],
             [Ipv4Addr::new(10, 0, 1, 50), Ipv4Addr::new(10, 0, 2, 50)]
         );
-        assert_eq!(c.names["ip-10-0-1-5.ec2.internal"], [Ipv4Addr::new(10, 0, 1, 5)]);
-        assert_eq!(c.ptr[&Ipv4Addr::new(10, 0, 1, 5)], "ip-10-0-1-5.ec2.internal");
+        assert_eq!(
+            c.names["ip-10-0-1-5.ec2.internal"],
+            [Ipv4Addr::new(10, 0, 1, 5)]
+        );
+        assert_eq!(
+            c.ptr[&Ipv4Addr::new(10, 0, 1, 5)],
+            "ip-10-0-1-5.ec2.internal"
+        );
         let p = &r.vpcs["vpc-p"];
         assert!(p.names.is_empty() && p.zones == ["ec2.internal"]);
     }

@@ -55,8 +55,7 @@ pub fn listen_public(dns: &Dns, addr: SocketAddr) -> anyhow::Result<(dns::Servin
     let mut attempts = if addr.port() == 0 { 10 } else { 1 };
     loop {
         attempts -= 1;
-        let udp =
-            std::net::UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}"))?;
+        let udp = std::net::UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}"))?;
         let bound = udp.local_addr()?;
         match std::net::TcpListener::bind(bound) {
             Ok(tcp) => return Ok((dns.serve(dns::ViewId::Public, udp, tcp)?, bound)),
@@ -81,8 +80,7 @@ pub async fn follow_records(
     loop {
         changes.mark_unchanged();
         let cp2 = cp.clone();
-        match tokio::task::spawn_blocking(move || control::reconcile::world::snapshot(&cp2)).await
-        {
+        match tokio::task::spawn_blocking(move || control::reconcile::world::snapshot(&cp2)).await {
             Ok(Ok(world)) => dns.apply(node::dns_records(&world, &region)),
             Ok(Err(e)) => tracing::warn!(error = %e, "reading DNS records failed"),
             Err(e) => tracing::error!(error = %e, "reading DNS records panicked"),
