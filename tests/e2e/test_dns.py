@@ -30,7 +30,7 @@ from conftest import (CONSUMER, OTHER, PROVIDER, REGION, Daemon, destroy, expect
 from dnslib import RCODE, DNSRecord
 
 from dnswire import Upstream, query, recv_exact
-from test_network import prefix_of
+from test_network import namespaces, prefix_of
 from test_traffic import (SERVER, allow_tcp, default_group, instance, needs_root,  # noqa: F401
                           netns_exec, running)
 
@@ -58,6 +58,13 @@ def host_dig(w, name, qtype="A", proto="udp", timeout=2.0):
     """Asks the daemon's public view (--dns-listen, loopback)."""
     host, port = w.d.dns_addr
     return query(host, port, name, qtype, proto, timeout)
+
+
+def router_dig(ns, server, name, qtype="A"):
+    """Asks `server` from inside privlink namespace `ns` (a VPC router's)."""
+    out = subprocess.run(netns_exec(ns, sys.executable, DNSWIRE, name, qtype, "udp", "2",
+                                    server), capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr}
 
 
 def getent(w, iid, name):
@@ -286,6 +293,8 @@ def test_the_private_name_resolves_in_the_consumer_vpc_and_reaches_the_service(w
     # The name exists: other types are NODATA, not NXDOMAIN.
     r = dig(w, w.client, PRIVATE, "AAAA")
     assert r.get("rcode") == "NOERROR" and r["answers"] == [], r
+    assert "SOA" in r["authority"], r
+    assert resolves_to(dig(w, w.client, PRIVATE.upper()), addrs)
     # DescribeVpcEndpoints lists it among the endpoint's DNS names.
     _, _, others = names(endpoint(w.cec2, w.e1))
     assert others == [PRIVATE]
@@ -332,8 +341,10 @@ def test_endpoint_names_resolve_in_every_vpc_and_on_the_host(w):
             assert resolves_to(host_dig(w, name, proto=proto), addrs), (proto, name)
         assert w.up.count(name) == 0, "endpoint names are privlink's: nothing forwarded"
     assert getent(w, w.other, regional) == sorted(w.e1_addrs.values())
-    # Names are case-insensitive.
-    assert resolves_to(host_dig(w, regional.upper()), sorted(w.e1_addrs.values()))
+    # Names are case-insensitive; local answers carry AWS's TTL for endpoint names.
+    r = host_dig(w, regional.upper())
+    assert resolves_to(r, sorted(w.e1_addrs.values())), r
+    assert set(r["ttls"]) == {60}, r
 
 
 def test_unknown_endpoint_zone_names_are_nxdomain_with_soa(w):
@@ -574,6 +585,7 @@ def test_a_wildcard_private_dns_name(w):
         wait_until(lambda: resolves_to(dig(w, w.other, "foo.wild.test"), [addr]), timeout=20,
                    what="foo.wild.test resolves in C2")
         assert getent(w, w.other, "bar.wild.test") == [addr]
+        assert resolves_to(dig(w, w.other, "b.c.wild.test"), [addr])
         assert is_nxdomain(dig(w, w.client, "foo.wild.test"))
     finally:
         w.up.remove("wild.test", "TXT")
@@ -710,11 +722,21 @@ def test_private_dns_needs_dns_hostnames(w):
         assert create()["PrivateDnsEnabled"] is False
         w.cec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
         # Every rule holds now: left out means on.
-        assert create()["PrivateDnsEnabled"] is True
+        ep = create()
+        assert ep["PrivateDnsEnabled"] is True
+        # The new VPC has its resolver at 10.2.0.2, in its router's namespace, with the name.
+        addr = addresses_by_zone(w.cec2, wait_available(w.cec2, ep["VpcEndpointId"]))
+        router = f"{w.prefix}-{vpc}"
+        wait_until(lambda: resolves_to(router_dig(router, "10.2.0.2", PRIVATE),
+                                       list(addr.values())),
+                   timeout=20, what="the new VPC's resolver answers")
     finally:
         delete_endpoints(w.cec2, *made)
         w.cec2.delete_subnet(SubnetId=sub)
         w.cec2.delete_vpc(VpcId=vpc)
+    # Its resolver's sockets do not keep the namespace alive.
+    wait_until(lambda: vpc not in namespaces(w.prefix), timeout=30,
+               what="the VPC's namespace removed")
 
 
 def test_modify_and_delete_change_the_answers_at_once(w):
@@ -770,6 +792,14 @@ def test_malformed_packets_do_not_break_the_public_view(w):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for packet in junk:
             s.sendto(packet, (host, port))
+        # Whatever comes back is FORMERR (or nothing at all).
+        s.settimeout(1.0)
+        try:
+            while True:
+                reply = s.recv(65535)
+                assert len(reply) >= 12 and reply[3] & 0x0F == 1, reply[:12].hex()
+        except socket.timeout:
+            pass
     for payload in (b"\xff\xff" + os.urandom(10), b"\x00", b"\x00\x05" + bytes(5),
                     struct.pack("!H", len(junk[5])) + junk[5], os.urandom(300)):
         with socket.create_connection((host, port), timeout=5) as c:
@@ -782,6 +812,24 @@ def test_malformed_packets_do_not_break_the_public_view(w):
         r = host_dig(w, regional, proto=proto)
         assert resolves_to(r, addrs), (proto, r)
     assert w.d.proc.poll() is None, "the daemon is still running"
+
+
+def test_security_groups_do_not_filter_the_resolver(w):
+    """As AWS's resolver: an instance whose groups allow no egress still resolves names."""
+    gid = default_group(w.oec2, w.ovpc)
+    everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    regional = names(w.e1_desc)[0]
+    w.oec2.revoke_security_group_egress(GroupId=gid, IpPermissions=everything)
+    try:
+        # The egress filter is in force: the endpoint's HTTP port is out of reach...
+        wait_until(lambda: curl(w, w.other, f"http://{w.e2_addrs[f'{REGION}a']}/")
+                   .startswith("ERR"), timeout=20, what="egress blocked")
+        # ...and DNS is not, over UDP and TCP.
+        for proto in ("udp", "tcp"):
+            assert resolves_to(dig(w, w.other, regional, proto=proto),
+                               w.e1_addrs.values()), proto
+    finally:
+        w.oec2.authorize_security_group_egress(GroupId=gid, IpPermissions=everything)
 
 
 def test_the_public_view_serves_pipelined_tcp_and_bursts(w):
@@ -879,3 +927,21 @@ def test_an_unreachable_upstream_gives_servfail_quickly(data_dir):
         assert d.proc.poll() is None
     finally:
         d.kill()
+
+
+def test_a_second_upstream_answers_when_the_first_is_down(data_dir, upstream):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    upstream.set("second.fwd.test", "A", ["192.0.2.40"])
+    d = Daemon(data_dir, dns_listen=True,
+               extra_args=["--dns-upstream", f"127.0.0.1:{closed}",
+                           "--dns-upstream", upstream.addr]).start()
+    try:
+        host, port = d.dns_addr
+        r = query(host, port, "second.fwd.test", "A", "udp", timeout=10)
+        assert resolves_to(r, ["192.0.2.40"]), r
+        assert r["elapsed"] < 3.0, r
+    finally:
+        d.kill()
+        upstream.remove("second.fwd.test", "A")
