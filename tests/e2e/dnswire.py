@@ -85,12 +85,14 @@ class Upstream:
     """An authoritative DNS server on 127.0.0.1 (UDP and TCP, one free port) answering from
     `records`, which tests change as they go; counts the queries it receives. Names with no
     record (nor records below them) get NXDOMAIN, names with records of other types NODATA;
-    both with an SOA whose negative TTL is 0, so resolvers do not keep the answer."""
+    both with an SOA whose negative TTL is `negative_ttl` (0 unless a test says: resolvers do
+    not keep the answer)."""
 
     def __init__(self):
         self.records = {}  # (name, type) -> [(rdata, ttl)]
         self.queries = collections.Counter()  # (name, type) -> count
         self.tcp_queries = collections.Counter()  # the same, of those that came over TCP
+        self.negative_ttl = 0  # how long NXDOMAIN/NODATA answers may be kept
         self.silent_names = set()  # names whose queries are dropped (never answered)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -165,8 +167,9 @@ class Upstream:
         if not found:
             if not exists:
                 reply.header.rcode = RCODE.NXDOMAIN
-            reply.add_auth(RR("test.", QTYPE.SOA, ttl=0, rdata=SOA(
-                "ns.test.", "admin.test.", (1, 60, 60, 60, 0))))
+            ttl = self.negative_ttl
+            reply.add_auth(RR("test.", QTYPE.SOA, ttl=ttl, rdata=SOA(
+                "ns.test.", "admin.test.", (1, 60, 60, 60, ttl))))
         out = reply.pack()
         # Over UDP, what does not fit the client's size (512, or its EDNS size) is truncated:
         # the client is to ask again over TCP.

@@ -8,8 +8,9 @@ Needs root (network namespaces); without it the tests fail, they never skip. Que
 addresses run inside the instances (`privlink exec`, with their resolv.conf); from the host's
 namespace only loopback is asked.
 
-One daemon and topology serve the module (building it takes the time); each test undoes what
-it changes. The restart test comes last.
+One daemon and topology serve the module's tests, in file order; each test undoes what it
+changes. The restart test is the last to use them; the last two tests start daemons of their
+own (without network).
 """
 
 import json
@@ -24,11 +25,10 @@ import time
 import types
 
 import pytest
+from dnslib import RCODE, DNSRecord
 
 from conftest import (CONSUMER, OTHER, PROVIDER, REGION, Daemon, destroy, expect_error,
                       network_daemon, privlink_bin, require_root, wait_until)
-from dnslib import RCODE, DNSRecord
-
 from dnswire import Upstream, query, recv_exact
 from test_network import namespaces, prefix_of
 from test_traffic import (SERVER, allow_tcp, default_group, instance, needs_root,  # noqa: F401
@@ -446,28 +446,47 @@ def test_an_upstream_that_does_not_answer_gives_servfail_quickly(w):
         w.up.remove("after.fwd.test", "A")
 
 
+def make_service(w, lb_name, private_name):
+    """A service (its own NLB) with `private_name`, open to OTHER. Returns (service, lb arn)."""
+    lb = w.pelb.create_load_balancer(Name=lb_name, Type="network", Scheme="internal",
+                                     Subnets=[w.psub["a"]])["LoadBalancers"][0]
+    svc = w.pec2.create_vpc_endpoint_service_configuration(
+        NetworkLoadBalancerArns=[lb["LoadBalancerArn"]], AcceptanceRequired=False,
+        PrivateDnsName=private_name)["ServiceConfiguration"]
+    w.pec2.modify_vpc_endpoint_service_permissions(
+        ServiceId=svc["ServiceId"], AddAllowedPrincipals=[f"arn:aws:iam::{OTHER}:root"])
+    return svc, lb["LoadBalancerArn"]
+
+
+def remove_service(w, sid, lb_arn):
+    w.pec2.delete_vpc_endpoint_service_configurations(ServiceIds=[sid])
+
+    def lb_deleted():
+        try:
+            w.pelb.delete_load_balancer(LoadBalancerArn=lb_arn)
+            return True
+        except w.pelb.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "ResourceInUse", e
+            return False
+
+    wait_until(lb_deleted, timeout=20, interval=0.2, what="NLB deleted")
+
+
 def test_private_dns_name_verification_and_the_consumers_switch(w):
     """S2 (`api.e2e2.test`): refused before verification; Start with no TXT record → failed;
     with the record on the parent domain → verified, and a consumer can turn private DNS on;
     the record removed → the periodic check fails the name and it stops resolving."""
     name, parent = "api.e2e2.test", "e2e2.test"
-    lb = w.pelb.create_load_balancer(Name="web2", Type="network", Scheme="internal",
-                                     Subnets=[w.psub["a"]])["LoadBalancers"][0]
+    svc, lb_arn = make_service(w, "web2", name)
+    sid = svc["ServiceId"]
+    proof = svc["PrivateDnsNameConfiguration"]
     made = []
-    svc = None
     record = None
     try:
-        svc = w.pec2.create_vpc_endpoint_service_configuration(
-            NetworkLoadBalancerArns=[lb["LoadBalancerArn"]], AcceptanceRequired=False,
-            PrivateDnsName=name)["ServiceConfiguration"]
-        sid = svc["ServiceId"]
-        proof = svc["PrivateDnsNameConfiguration"]
         assert proof["State"] == "pendingVerification"
         assert proof["Type"] == "TXT"
         assert proof["Name"].startswith("_") and len(proof["Name"]) > 1
         assert proof["Value"].startswith("vpce:") and len(proof["Value"]) > 5
-        w.pec2.modify_vpc_endpoint_service_permissions(
-            ServiceId=sid, AddAllowedPrincipals=[f"arn:aws:iam::{OTHER}:root"])
 
         def create(**kw):
             ep = w.oec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=w.ovpc,
@@ -524,44 +543,7 @@ def test_private_dns_name_verification_and_the_consumers_switch(w):
         if record:
             w.up.remove(record, "TXT")
         delete_endpoints(w.oec2, *made)
-        if svc:
-            w.pec2.delete_vpc_endpoint_service_configurations(ServiceIds=[svc["ServiceId"]])
-
-        def lb_deleted():
-            try:
-                w.pelb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
-                return True
-            except w.pelb.exceptions.ClientError as e:
-                assert e.response["Error"]["Code"] == "ResourceInUse", e
-                return False
-
-        wait_until(lb_deleted, timeout=20, interval=0.2, what="NLB web2 deleted")
-
-
-def make_service(w, lb_name, private_name):
-    """A service (its own NLB) with `private_name`, open to OTHER. Returns (service, lb arn)."""
-    lb = w.pelb.create_load_balancer(Name=lb_name, Type="network", Scheme="internal",
-                                     Subnets=[w.psub["a"]])["LoadBalancers"][0]
-    svc = w.pec2.create_vpc_endpoint_service_configuration(
-        NetworkLoadBalancerArns=[lb["LoadBalancerArn"]], AcceptanceRequired=False,
-        PrivateDnsName=private_name)["ServiceConfiguration"]
-    w.pec2.modify_vpc_endpoint_service_permissions(
-        ServiceId=svc["ServiceId"], AddAllowedPrincipals=[f"arn:aws:iam::{OTHER}:root"])
-    return svc, lb["LoadBalancerArn"]
-
-
-def remove_service(w, sid, lb_arn):
-    w.pec2.delete_vpc_endpoint_service_configurations(ServiceIds=[sid])
-
-    def lb_deleted():
-        try:
-            w.pelb.delete_load_balancer(LoadBalancerArn=lb_arn)
-            return True
-        except w.pelb.exceptions.ClientError as e:
-            assert e.response["Error"]["Code"] == "ResourceInUse", e
-            return False
-
-    wait_until(lb_deleted, timeout=20, interval=0.2, what="NLB deleted")
+        remove_service(w, sid, lb_arn)
 
 
 def test_a_wildcard_private_dns_name(w):
@@ -892,6 +874,37 @@ def test_disabling_dns_support_removes_the_vpc_resolver(w):
                what="resolver back")
 
 
+def test_cached_upstream_answers_never_hide_local_names(w):
+    """All views share one cache. A name the upstream also knows (split horizon: the private
+    name's public records) or denies for long (NXDOMAIN for 300 s) is still answered locally
+    where it is local. Keeps the upstream's public record of the private name in the daemon's
+    cache: comes after every test that expects that name not to resolve outside C1."""
+    addrs = sorted(w.e1_addrs.values())
+    # Negative: the host's view forwards instance names; C1 answers them itself.
+    name = host_name(w.client_ip)
+    w.up.negative_ttl = 300
+    try:
+        r = host_dig(w, name)
+        assert is_nxdomain(r), r
+        assert resolves_to(dig(w, w.client, name), [w.client_ip])
+    finally:
+        w.up.negative_ttl = 0
+    # Positive: the private name's public record, cached for 300 s.
+    w.up.set(PRIVATE, "A", ["192.0.2.99"], ttl=300)
+    try:
+        assert resolves_to(dig(w, w.other, PRIVATE), ["192.0.2.99"])
+        assert resolves_to(host_dig(w, PRIVATE), ["192.0.2.99"])
+        assert resolves_to(dig(w, w.client, PRIVATE), addrs)
+        w.cec2.modify_vpc_endpoint(VpcEndpointId=w.e1, PrivateDnsEnabled=False)
+        wait_until(lambda: resolves_to(dig(w, w.client, PRIVATE), ["192.0.2.99"]), timeout=20,
+                   what="C1 gets the public record with private DNS off")
+    finally:
+        w.up.remove(PRIVATE, "A")
+        w.cec2.modify_vpc_endpoint(VpcEndpointId=w.e1, PrivateDnsEnabled=True)
+    wait_until(lambda: resolves_to(dig(w, w.client, PRIVATE), addrs), timeout=20,
+               what="C1 answers the private name again, over the cached public record")
+
+
 def test_answers_survive_a_restart(w):
     addrs = sorted(w.e1_addrs.values())
     w.up.set("restart.fwd.test", "A", ["192.0.2.30"])
@@ -945,3 +958,35 @@ def test_a_second_upstream_answers_when_the_first_is_down(data_dir, upstream):
     finally:
         d.kill()
         upstream.remove("second.fwd.test", "A")
+
+
+def test_start_verification_checks_at_once(data_dir, upstream):
+    """With the default recheck interval (600 s), only StartVpcEndpointServicePrivateDnsVerification
+    explains a prompt outcome: failed without the record, verified with it."""
+    d = Daemon(data_dir, extra_args=["--dns-upstream", upstream.addr]).start()
+    name, record = "api.e2e5.test", None
+    try:
+        ec2, elb = d.ec2(PROVIDER), d.elbv2(PROVIDER)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        sub = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24",
+                                AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+        lb = elb.create_load_balancer(Name="web", Type="network", Scheme="internal",
+                                      Subnets=[sub])["LoadBalancers"][0]
+        svc = ec2.create_vpc_endpoint_service_configuration(
+            NetworkLoadBalancerArns=[lb["LoadBalancerArn"]],
+            PrivateDnsName=name)["ServiceConfiguration"]
+        sid, proof = svc["ServiceId"], svc["PrivateDnsNameConfiguration"]
+        # The first check (nobody asked yet) finds nothing and leaves the name pending.
+        wait_until(lambda: upstream.count(name, "TXT") >= 1, timeout=10, what="first check")
+        assert dns_state(ec2, sid) == "pendingVerification"
+        ec2.start_vpc_endpoint_service_private_dns_verification(ServiceId=sid)
+        wait_until(lambda: dns_state(ec2, sid) == "failed", timeout=10, what="failed at once")
+        record = f"{proof['Name']}.{name}"
+        upstream.set(record, "TXT", [proof["Value"]], ttl=0)
+        ec2.start_vpc_endpoint_service_private_dns_verification(ServiceId=sid)
+        wait_until(lambda: dns_state(ec2, sid) == "verified", timeout=10,
+                   what="verified at once")
+    finally:
+        d.kill()
+        if record:
+            upstream.remove(record, "TXT")
