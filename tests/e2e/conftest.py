@@ -18,6 +18,8 @@ REGION = "us-east-1"
 PROVIDER = "111111111111"
 CONSUMER = "222222222222"
 OTHER = "333333333333"
+# The DNS upstream of daemons whose test gives none: nothing listens there.
+NO_UPSTREAM = "127.0.0.1:1"
 
 
 def privlink_bin():
@@ -76,6 +78,10 @@ class Daemon:
             args.append("--no-network")
         if self.dns_listen:
             args += ["--dns-listen", "127.0.0.1:0"]
+        if "--dns-upstream" not in self.extra_args:
+            # Never the machine's resolvers (/etc/resolv.conf): a closed loopback port, so
+            # nothing a test asserts depends on them (a private DNS name stays unverified).
+            args += ["--dns-upstream", NO_UPSTREAM]
         args += self.extra_args
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log,
