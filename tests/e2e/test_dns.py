@@ -569,6 +569,10 @@ def test_a_wildcard_private_dns_name(w):
         assert getent(w, w.other, "bar.wild.test") == [addr]
         assert resolves_to(dig(w, w.other, "b.c.wild.test"), [addr])
         assert is_nxdomain(dig(w, w.client, "foo.wild.test"))
+        # Deleting the endpoint takes the name away.
+        delete_endpoints(w.oec2, made.pop())
+        wait_until(lambda: is_nxdomain(dig(w, w.other, "foo.wild.test")), timeout=20,
+                   what="wildcard name gone with its endpoint")
     finally:
         w.up.remove("wild.test", "TXT")
         delete_endpoints(w.oec2, *made)
@@ -735,23 +739,39 @@ def test_modify_and_delete_change_the_answers_at_once(w):
     wait_until(lambda: resolves_to(dig(w, w.client, PRIVATE), addrs), timeout=20,
                what="private name back in C1")
 
-    # A deleted endpoint's names go everywhere.
-    ep = w.oec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=w.ovpc,
-                                    ServiceName=w.service_name, SubnetIds=[w.osub],
-                                    PrivateDnsEnabled=False)["VpcEndpoint"]
+    # Subnets added and removed, then the endpoint deleted: its names follow, everywhere.
+    ep = w.cec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=w.cvpc,
+                                    ServiceName=w.service_name,
+                                    SubnetIds=[w.csub["a"]])["VpcEndpoint"]
     eid = ep["VpcEndpointId"]
     try:
-        ep = wait_available(w.oec2, eid)
+        ep = wait_available(w.cec2, eid)
         regional = names(ep)[0]
-        addr = addresses_by_zone(w.oec2, ep)[f"{REGION}a"]
-        wait_until(lambda: resolves_to(host_dig(w, regional), [addr]), timeout=20,
+        zone_a, zone_b = f"{REGION}a", f"{REGION}b"
+        addr = addresses_by_zone(w.cec2, ep)
+        wait_until(lambda: resolves_to(host_dig(w, regional), [addr[zone_a]]), timeout=20,
                    what="new endpoint's name on the host")
-        assert resolves_to(dig(w, w.client, regional), [addr])
+        assert resolves_to(dig(w, w.other, regional), [addr[zone_a]])
+
+        w.cec2.modify_vpc_endpoint(VpcEndpointId=eid, AddSubnetIds=[w.csub["b"]])
+        ep = wait_available(w.cec2, eid)
+        addr = addresses_by_zone(w.cec2, ep)
+        assert set(addr) == {zone_a, zone_b}
+        wait_until(lambda: resolves_to(host_dig(w, regional), addr.values()), timeout=20,
+                   what="regional name with the added interface")
+        zonal = names(ep)[1]
+        assert resolves_to(dig(w, w.client, zonal[zone_b]), [addr[zone_b]])
+
+        w.cec2.modify_vpc_endpoint(VpcEndpointId=eid, RemoveSubnetIds=[w.csub["a"]])
+        wait_until(lambda: resolves_to(host_dig(w, regional), [addr[zone_b]]), timeout=20,
+                   what="regional name without the removed interface")
+        assert is_nxdomain(host_dig(w, zonal[zone_a]))
     finally:
-        delete_endpoints(w.oec2, eid)
+        delete_endpoints(w.cec2, eid)
     wait_until(lambda: is_nxdomain(host_dig(w, regional)), timeout=20,
                what="deleted endpoint's name gone from the host")
     assert is_nxdomain(dig(w, w.client, regional))
+    assert is_nxdomain(dig(w, w.other, zonal[zone_b]))
 
 
 def test_malformed_packets_do_not_break_the_public_view(w):
