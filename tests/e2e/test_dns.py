@@ -318,6 +318,26 @@ def test_the_private_name_is_forwarded_outside_that_vpc(w):
     assert others == []
 
 
+def test_each_consumer_vpc_gets_its_own_endpoints_addresses(w):
+    """Private DNS on in C2 as well: the same name, a different answer in each VPC."""
+    e2_addr = [w.e2_addrs[f"{REGION}a"]]
+    try:
+        w.oec2.modify_vpc_endpoint(VpcEndpointId=w.e2, PrivateDnsEnabled=True)
+        wait_until(lambda: resolves_to(dig(w, w.other, PRIVATE), e2_addr), timeout=20,
+                   what="C2 answers the private name")
+        assert resolves_to(dig(w, w.client, PRIVATE), w.e1_addrs.values())
+        assert is_nxdomain(dig(w, w.backend, PRIVATE))
+        assert is_nxdomain(host_dig(w, PRIVATE))
+        # And C2 reaches the service by name through its own endpoint.
+        got = wait_until(lambda: (a := curl(w, w.other, f"http://{PRIVATE}/")).startswith(
+            "backend0 ") and a, timeout=60, interval=0.5, what="curl by name from C2")
+        assert got.split()[0] == "backend0"
+    finally:
+        w.oec2.modify_vpc_endpoint(VpcEndpointId=w.e2, PrivateDnsEnabled=False)
+    wait_until(lambda: is_nxdomain(dig(w, w.other, PRIVATE)), timeout=20,
+               what="C2 forwards the private name again")
+
+
 def test_unknown_names_in_the_private_zone_are_nxdomain_with_soa(w):
     name = f"nope.{PRIVATE}"
     r = dig(w, w.client, name)
@@ -892,6 +912,12 @@ def test_disabling_dns_support_removes_the_vpc_resolver(w):
         w.pec2.modify_vpc_attribute(VpcId=w.pvpc, EnableDnsSupport={"Value": True})
     wait_until(lambda: resolves_to(dig(w, w.backend, regional), addrs), timeout=20,
                what="resolver back")
+    # Flipped back and forth quickly, it ends up as last set.
+    for value in (False, True, False, True):
+        w.pec2.modify_vpc_attribute(VpcId=w.pvpc, EnableDnsSupport={"Value": value})
+    wait_until(lambda: resolves_to(dig(w, w.backend, regional), addrs), timeout=20,
+               what="resolver there after quick flips")
+    assert resolves_to(dig(w, w.backend, regional, proto="tcp"), addrs)
 
 
 def test_cached_upstream_answers_never_hide_local_names(w):
