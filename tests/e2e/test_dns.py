@@ -384,6 +384,14 @@ def test_instance_host_names_and_their_ptr_records(w):
     assert getent(w, w.client, host_name(w.client_ip)) == [w.client_ip]
     assert is_nxdomain(dig(w, w.client, reverse("10.0.200.200"), "PTR"))
     assert resolves_to(dig(w, w.other, host_name(w.other_ip)), [w.other_ip])
+    # Load balancer nodes' interfaces too (the provider's VPC, host names off: names still
+    # resolve, as AWS's do).
+    nodes = [ni["PrivateIpAddress"] for ni in w.pec2.describe_network_interfaces(
+        Filters=[{"Name": "vpc-id", "Values": [w.pvpc]}])["NetworkInterfaces"]
+        if ni.get("InterfaceType") == "network_load_balancer"]
+    assert nodes
+    for ip in nodes:
+        assert resolves_to(dig(w, w.backend, host_name(ip)), [ip]), ip
     # Each VPC has its own names: C1's client is not in C2's (10.1/16) nor in the public view.
     r = dig(w, w.other, host_name(w.client_ip))
     assert is_nxdomain(r), r
@@ -1008,9 +1016,10 @@ def test_a_second_upstream_answers_when_the_first_is_down(data_dir, upstream):
 
 
 def test_start_verification_checks_at_once(data_dir, upstream):
-    """With the default recheck interval (600 s), only StartVpcEndpointServicePrivateDnsVerification
-    explains a prompt outcome: failed without the record, verified with it."""
-    d = Daemon(data_dir, extra_args=["--dns-upstream", upstream.addr]).start()
+    """A daemon without network and with the default recheck interval (600 s): only
+    StartVpcEndpointServicePrivateDnsVerification explains a prompt outcome (failed without
+    the record, verified with it). Its public view answers endpoint names all the same."""
+    d = Daemon(data_dir, dns_listen=True, extra_args=["--dns-upstream", upstream.addr]).start()
     name, record = "api.e2e5.test", None
     try:
         ec2, elb = d.ec2(PROVIDER), d.elbv2(PROVIDER)
@@ -1033,6 +1042,24 @@ def test_start_verification_checks_at_once(data_dir, upstream):
         ec2.start_vpc_endpoint_service_private_dns_verification(ServiceId=sid)
         wait_until(lambda: dns_state(ec2, sid) == "verified", timeout=10,
                    what="verified at once")
+
+        # Without network, the host's view still follows the store: an endpoint's name.
+        cec2 = d.ec2(CONSUMER)
+        ec2.modify_vpc_endpoint_service_permissions(
+            ServiceId=sid, AddAllowedPrincipals=[f"arn:aws:iam::{CONSUMER}:root"])
+        cvpc = cec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        csub = cec2.create_subnet(VpcId=cvpc, CidrBlock="10.0.1.0/24",
+                                  AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+        ep = cec2.create_vpc_endpoint(VpcEndpointType="Interface", VpcId=cvpc,
+                                      ServiceName=svc["ServiceName"],
+                                      SubnetIds=[csub])["VpcEndpoint"]
+        addr = addresses_by_zone(cec2, ep)[f"{REGION}a"]
+        host, port = d.dns_addr
+        wait_until(lambda: resolves_to(query(host, port, names(ep)[0]), [addr]), timeout=10,
+                   what="endpoint name on the host")
+        delete_endpoints(cec2, ep["VpcEndpointId"])
+        wait_until(lambda: is_nxdomain(query(host, port, names(ep)[0])), timeout=10,
+                   what="deleted endpoint's name gone")
     finally:
         d.kill()
         if record:
