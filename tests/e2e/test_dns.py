@@ -503,13 +503,15 @@ def remove_service(w, sid, lb_arn):
 def test_private_dns_name_verification_and_the_consumers_switch(w):
     """S2 (`api.e2e2.test`): refused before verification; Start with no TXT record → failed;
     with the record on the parent domain → verified, and a consumer can turn private DNS on;
-    the record removed → the periodic check fails the name and it stops resolving."""
+    the record removed → the periodic check fails the name and it stops resolving. The
+    upstream's answers may be cached for 300 s meanwhile: the checks must not use a cache."""
     name, parent = "api.e2e2.test", "e2e2.test"
     svc, lb_arn = make_service(w, "web2", name)
     sid = svc["ServiceId"]
     proof = svc["PrivateDnsNameConfiguration"]
     made = []
     record = None
+    w.up.negative_ttl = 300
     try:
         assert proof["State"] == "pendingVerification"
         assert proof["Type"] == "TXT"
@@ -545,7 +547,7 @@ def test_private_dns_name_verification_and_the_consumers_switch(w):
 
         # The record on the parent domain: verified at once.
         record = f"{proof['Name']}.{parent}"
-        w.up.set(record, "TXT", [proof["Value"]], ttl=0)
+        w.up.set(record, "TXT", [proof["Value"]], ttl=300)
         w.pec2.start_vpc_endpoint_service_private_dns_verification(ServiceId=sid)
         wait_until(lambda: dns_state(w.pec2, sid) == "verified", timeout=20,
                    what="verification succeeded")
@@ -568,6 +570,7 @@ def test_private_dns_name_verification_and_the_consumers_switch(w):
         wait_until(lambda: is_nxdomain(dig(w, w.other, name)), timeout=20,
                    what=f"{name} gone from C2")
     finally:
+        w.up.negative_ttl = 0
         if record:
             w.up.remove(record, "TXT")
         delete_endpoints(w.oec2, *made)
