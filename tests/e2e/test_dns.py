@@ -265,14 +265,14 @@ def build(d, data_dir, upstream, procs):
 # --- the tests --------------------------------------------------------------------------------
 
 def test_instances_name_their_vpc_resolver_at_base_plus_two(w):
+    regional = names(w.e1_desc)[0]
     for iid, resolver in ((w.client, "10.0.0.2"), (w.other, "10.1.0.2"),
                           (w.backend, "10.0.0.2")):
         out = subprocess.run([privlink_bin(), "exec", "--data-dir", str(w.dir), iid, "--",
                               "cat", "/etc/resolv.conf"], capture_output=True, text=True,
                              timeout=30)
         assert f"nameserver {resolver}" in out.stdout.split("\n"), out.stdout
-        regional, _, _ = names(w.e1_desc)
-        # UDP and TCP.
+        # It answers over UDP and TCP.
         for proto in ("udp", "tcp"):
             r = dig(w, iid, regional, proto=proto)
             assert r.get("server") == f"{resolver}:53", r
