@@ -22,7 +22,7 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::cache::{self, Inflight, Key, Role};
 use crate::lookup::{Answer, QName, lookup};
@@ -83,7 +83,7 @@ pub(crate) fn serve(
     let (udp_addr, tcp_addr) = (udp.local_addr()?, tcp.local_addr()?);
     let udp = Arc::new(udp);
     let tcp = TcpListener::from_std(tcp)?;
-    info!(?view, %udp_addr, %tcp_addr, "serving DNS");
+    debug!(?view, %udp_addr, %tcp_addr, "serving DNS");
     let handler = Handler {
         vpc: match &view {
             ViewId::Public => None,
