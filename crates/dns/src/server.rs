@@ -354,7 +354,7 @@ fn udp_thread(
     runtime: Handle,
     tasks: TaskTracker,
     token: CancellationToken,
-    _alive: TaskTrackerToken,
+    alive: TaskTrackerToken,
 ) {
     // Queries are small; a longer datagram is cut and answered as malformed.
     let mut buf = vec![0u8; 4096];
@@ -404,6 +404,10 @@ fn udp_thread(
             }
         }
     }
+    // The socket closes before the tracker hears this thread ended: `Serving::stop` promises
+    // closed sockets once it returns.
+    drop(socket);
+    drop(alive);
 }
 
 async fn tcp_loop(
