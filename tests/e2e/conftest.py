@@ -18,6 +18,8 @@ REGION = "us-east-1"
 PROVIDER = "111111111111"
 CONSUMER = "222222222222"
 OTHER = "333333333333"
+# The DNS upstream of daemons whose test gives none: nothing listens there.
+NO_UPSTREAM = "127.0.0.1:1"
 
 
 def privlink_bin():
@@ -51,17 +53,20 @@ def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
 class Daemon:
     """One `privlink serve` process on a free loopback port. API only (`--no-network`) unless
     `network=True`: API tests assert the API-only state machine (instances stay `pending`),
-    which would race with the network making them `running`."""
+    which would race with the network making them `running`. With `dns_listen=True` it also
+    serves the public DNS view on a free loopback port (UDP and TCP): `dns_addr`."""
 
     def __init__(self, data_dir, accounts_file=None, region=REGION, extra_args=(),
-                 network=False):
+                 network=False, dns_listen=False):
         self.data_dir = str(data_dir)
         self.accounts_file = accounts_file
         self.region = region
         self.extra_args = list(extra_args)
         self.network = network
+        self.dns_listen = dns_listen
         self.proc = None
         self.url = None
+        self.dns_addr = None
         self.log_path = os.path.join(self.data_dir, "daemon.log")
 
     def start(self, timeout=15.0):
@@ -71,15 +76,37 @@ class Daemon:
             args += ["--accounts", str(self.accounts_file)]
         if not self.network:
             args.append("--no-network")
+        if self.dns_listen:
+            args += ["--dns-listen", "127.0.0.1:0"]
+        if "--dns-upstream" not in self.extra_args:
+            # Never the machine's resolvers (/etc/resolv.conf): a closed loopback port, so
+            # nothing a test asserts depends on them (a private DNS name stays unverified).
+            args += ["--dns-upstream", NO_UPSTREAM]
         args += self.extra_args
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log,
                                      stdin=subprocess.DEVNULL)
         log.close()
-        # The daemon prints the bound address on its first stdout line.
-        deadline = time.monotonic() + timeout
-        line = b""
         os.set_blocking(self.proc.stdout.fileno(), False)
+        deadline = time.monotonic() + timeout
+        # The daemon prints the API's bound address on its first stdout line, then (with
+        # --dns-listen) the public DNS view's.
+        text = self._line(deadline, timeout)
+        if not text.startswith("privlink listening on "):
+            self.kill()
+            raise AssertionError(f"privlink did not report its address in {timeout}s: {text!r} {self.log()}")
+        self.url = text.split("listening on ", 1)[1]
+        if self.dns_listen:
+            text = self._line(deadline, timeout)
+            if not text.startswith("privlink DNS listening on "):
+                self.kill()
+                raise AssertionError(f"privlink did not report its DNS address in {timeout}s: {text!r} {self.log()}")
+            host, port = text.split("listening on ", 1)[1].rsplit(":", 1)
+            self.dns_addr = (host, int(port))
+        return self
+
+    def _line(self, deadline, timeout):
+        line = b""
         while time.monotonic() < deadline:
             chunk = self.proc.stdout.readline()
             if chunk:
@@ -90,12 +117,7 @@ class Daemon:
                 raise AssertionError(f"privlink exited with {self.proc.returncode}: {self.log()}")
             else:
                 time.sleep(0.01)
-        text = line.decode().strip()
-        if "listening on " not in text:
-            self.kill()
-            raise AssertionError(f"privlink did not report its address in {timeout}s: {text!r} {self.log()}")
-        self.url = text.split("listening on ", 1)[1]
-        return self
+        return line.decode().strip()
 
     def log(self):
         try:
@@ -198,10 +220,11 @@ def require_root(what):
                     "does", pytrace=False)
 
 
-def network_daemon(data_dir, monkeypatch):
-    """The body of a `daemon` fixture with the network on, whatever the environment says."""
+def network_daemon(data_dir, monkeypatch, **kw):
+    """The body of a `daemon` fixture with the network on, whatever the environment says
+    (`kw`: more of `Daemon`'s arguments)."""
     monkeypatch.delenv("PRIVLINK_NO_NETWORK", raising=False)
-    d = Daemon(data_dir, network=True).start()
+    d = Daemon(data_dir, network=True, **kw).start()
     try:
         yield d
     finally:

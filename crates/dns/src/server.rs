@@ -22,7 +22,7 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::cache::{self, Inflight, Key, Role};
 use crate::lookup::{Answer, QName, lookup};
@@ -83,7 +83,7 @@ pub(crate) fn serve(
     let (udp_addr, tcp_addr) = (udp.local_addr()?, tcp.local_addr()?);
     let udp = Arc::new(udp);
     let tcp = TcpListener::from_std(tcp)?;
-    info!(?view, %udp_addr, %tcp_addr, "serving DNS");
+    debug!(?view, %udp_addr, %tcp_addr, "serving DNS");
     let handler = Handler {
         vpc: match &view {
             ViewId::Public => None,
@@ -354,7 +354,7 @@ fn udp_thread(
     runtime: Handle,
     tasks: TaskTracker,
     token: CancellationToken,
-    _alive: TaskTrackerToken,
+    alive: TaskTrackerToken,
 ) {
     // Queries are small; a longer datagram is cut and answered as malformed.
     let mut buf = vec![0u8; 4096];
@@ -404,6 +404,10 @@ fn udp_thread(
             }
         }
     }
+    // The socket closes before the tracker hears this thread ended: `Serving::stop` promises
+    // closed sockets once it returns.
+    drop(socket);
+    drop(alive);
 }
 
 async fn tcp_loop(

@@ -179,24 +179,21 @@ pub async fn verify_private_dns_names(
     }
 }
 
-/// Whether any of `d`'s record names holds its value; an error when no name could be asked.
+/// Whether any of `d`'s record names holds its value. Inconclusive (an error) when none does
+/// but some name could not be asked: the missing answer may be the one that holds it, and one
+/// dropped packet must not fail a verified name.
 async fn lookup(dns: &Dns, d: &DueVerification) -> Result<bool, DnsError> {
-    let mut last_error = None;
-    let mut answered = false;
+    let mut error = None;
     for name in &d.record_names {
         match dns.lookup_txt(name).await {
-            Ok(values) => {
-                answered = true;
-                if values.iter().any(|v| v == &d.value) {
-                    return Ok(true);
-                }
-            }
-            Err(e) => last_error = Some(e),
+            Ok(values) if values.iter().any(|v| v == &d.value) => return Ok(true),
+            Ok(_) => {}
+            Err(e) => error = Some(e),
         }
     }
-    match (answered, last_error) {
-        (false, Some(e)) => Err(e),
-        _ => Ok(false),
+    match error {
+        Some(e) => Err(e),
+        None => Ok(false),
     }
 }
 
