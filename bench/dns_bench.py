@@ -238,6 +238,10 @@ class Bench:
             if r.returncode != 0:
                 log(f"privlink destroy failed: {r.stderr.strip()}")
                 return False
+        # `destroy` leaves a dir that holds no privlink state (the daemon never started).
+        if self.args.data_dir is None and os.path.isdir(self.data_dir) \
+                and not os.listdir(self.data_dir):
+            os.rmdir(self.data_dir)
         return True
 
     def check_alive(self):
@@ -693,6 +697,8 @@ def main():
     own_work_dir = args.work_dir is None
     if own_work_dir:
         args.work_dir = tempfile.mkdtemp(prefix="privlink-dnsbench-")
+    else:
+        os.makedirs(args.work_dir, exist_ok=True)
 
     # SIGTERM ends the run like Ctrl-C: through the finally below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
