@@ -1,8 +1,9 @@
 //! The forwarded-answer cache: bounded, TTL-honouring, negative answers per RFC 2308.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{LowerName, RData, Record, RecordType};
@@ -12,6 +13,9 @@ use tokio::sync::watch;
 const MAX_TTL: u32 = 86_400;
 
 pub(crate) type Key = (LowerName, RecordType);
+
+/// Names are chosen by clients: a hasher seeded at random, faster than std's SipHash.
+type Hasher = foldhash::fast::RandomState;
 
 /// An upstream's answer as relayed to clients.
 #[derive(Debug)]
@@ -93,30 +97,54 @@ struct Entry {
 
 pub(crate) struct Cache {
     capacity: usize,
-    entries: Mutex<HashMap<Key, Entry>>,
+    entries: Mutex<HashMap<Key, Entry, Hasher>>,
+    /// Bumped on every change of the entries: a response written from a cached answer holds
+    /// while it stays the same (and its second has not passed).
+    generation: AtomicU64,
+}
+
+/// A fresh cached answer.
+pub(crate) struct Hit {
+    /// TTLs decreased by the time it has been kept.
+    pub answer: Arc<Answer>,
+    /// The generation it was found in.
+    pub generation: u64,
+    /// When its TTLs are next decreased (or it expires).
+    pub until: Instant,
 }
 
 impl Cache {
     pub fn new(capacity: usize) -> Cache {
         Cache {
             capacity,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::default()),
+            generation: AtomicU64::new(0),
         }
     }
 
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// The cached answer, its TTLs decreased by the time it has been kept, if still fresh.
-    pub fn get(&self, key: &Key) -> Option<Arc<Answer>> {
+    pub fn get(&self, key: &Key) -> Option<Hit> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = self.generation();
         let entry = entries.get_mut(key)?;
         let age = u32::try_from(entry.stored.elapsed().as_secs()).unwrap_or(u32::MAX);
         if age >= entry.ttl {
             entries.remove(key);
+            self.generation.fetch_add(1, Ordering::AcqRel);
             return None;
         }
         if entry.aged.0 != age {
             entry.aged = (age, Arc::new(entry.answer.aged(age)));
         }
-        Some(entry.aged.1.clone())
+        Some(Hit {
+            answer: entry.aged.1.clone(),
+            generation,
+            until: entry.stored + Duration::from_secs(u64::from(age) + 1),
+        })
     }
 
     /// Keeps `answer` if it may be cached.
@@ -129,6 +157,7 @@ impl Cache {
         };
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if entries.len() >= self.capacity && !entries.contains_key(&key) {
             entries.retain(|_, e| now.duration_since(e.stored).as_secs() < u64::from(e.ttl));
             // Still full of live answers: drop an eighth, in no particular order, so that the
@@ -166,7 +195,7 @@ pub(crate) type Outcome = Option<Arc<Answer>>;
 /// asking again (a burst of clients missing the cache costs the upstreams one query).
 #[derive(Default)]
 pub(crate) struct Inflight {
-    queries: Mutex<HashMap<Key, watch::Receiver<Option<Outcome>>>>,
+    queries: Mutex<HashMap<Key, watch::Receiver<Option<Outcome>>, Hasher>>,
 }
 
 pub(crate) enum Role<'a> {
@@ -294,6 +323,8 @@ mod tests {
             assert!(cache.len() <= 16);
         }
         let last = (LowerName::new(&name("n99.example.")), RecordType::A);
+        let before = cache.generation();
         assert!(cache.get(&last).is_some());
+        assert_eq!(cache.generation(), before, "a hit changes nothing");
     }
 }

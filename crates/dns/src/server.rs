@@ -3,13 +3,14 @@
 //! UDP: up to two threads per view block in `recv_from` on the socket and answer local and cached
 //! names inline (two system calls a query, no task, no lock but the cache's) — measured well
 //! ahead of receive loops on the runtime, whose wake-ups cost more than the answer; forwarded
-//! queries become runtime tasks, up to a bound shared by all views.
+//! queries become runtime tasks, up to a bound shared by all views. Each UDP thread replays the
+//! responses it already wrote to plain queries while their source holds (see [`crate::fast`]).
 //! TCP: one task per connection (bounded per view), length-prefixed messages answered in order,
 //! idle connections closed. Every task stops when the [`Serving`] is stopped or dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, PTR};
@@ -25,6 +26,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use tracing::{debug, warn};
 
 use crate::cache::{self, Inflight, Key, Role};
+use crate::fast::{Memo, Source};
 use crate::lookup::{Answer, QName, lookup};
 use crate::message::{self, Flags, Parsed, Request, Sections};
 use crate::{DnsError, Inner, ViewId};
@@ -126,8 +128,8 @@ pub(crate) fn serve(
 
 /// What became of a query.
 enum Step {
-    /// The response is in the output buffer.
-    Reply,
+    /// The response is in the output buffer, written from this.
+    Reply(Source),
     Drop,
     /// Ask the upstreams.
     Forward(Box<Pending>),
@@ -158,13 +160,13 @@ impl Handler {
                 return if out.is_empty() {
                     Step::Drop
                 } else {
-                    Step::Reply
+                    Step::Reply(Source::Other)
                 };
             }
             Parsed::Drop => return Step::Drop,
         };
         let max_size = message::max_size(&request, udp);
-        let write = |out: &mut Vec<u8>, flags: Flags, sections: Sections<'_>| {
+        let write = |out: &mut Vec<u8>, flags: Flags, sections: Sections<'_>, source: Source| {
             message::write(
                 out,
                 &request.meta,
@@ -174,7 +176,7 @@ impl Handler {
                 sections,
                 max_size,
             );
-            Step::Reply
+            Step::Reply(source)
         };
         let fail = |out: &mut Vec<u8>, code: ResponseCode| {
             let flags = Flags {
@@ -182,7 +184,7 @@ impl Handler {
                 authoritative: false,
                 truncated: false,
             };
-            write(out, flags, Sections::default())
+            write(out, flags, Sections::default(), Source::Other)
         };
         if request.meta.op_code != OpCode::Query {
             return fail(out, ResponseCode::NotImp);
@@ -200,8 +202,9 @@ impl Handler {
         let name = query.original().name();
         let qtype = query.query_type();
 
+        let tables = self.inner.tables.load();
+        let serial = tables.serial;
         if let Some(qname) = QName::new(name) {
-            let tables = self.inner.tables.load();
             let ttl = tables.ttl;
             let owned: Vec<Record>;
             let local: Option<(ResponseCode, &[Record], &[Record])> =
@@ -239,13 +242,19 @@ impl Handler {
                     authorities,
                     additionals: &[],
                 };
-                return write(out, flags, sections);
+                return write(out, flags, sections, Source::Local { serial });
             }
         }
+        drop(tables);
 
         let key = (query.name().clone(), qtype);
-        if let Some(answer) = self.inner.cache.get(&key) {
-            return write(out, relayed(&answer), sections(&answer));
+        if let Some(hit) = self.inner.cache.get(&key) {
+            let source = Source::Cached {
+                serial,
+                generation: hit.generation,
+                until: hit.until,
+            };
+            return write(out, relayed(&hit.answer), sections(&hit.answer), source);
         }
         if self.inner.config.upstreams.is_empty() {
             return fail(out, ResponseCode::ServFail);
@@ -258,6 +267,24 @@ impl Handler {
             name,
             qtype,
         }))
+    }
+
+    /// Whether a response written from `source` is still what [`Handler::answer`] would write.
+    fn still(&self, source: &Source) -> bool {
+        let serial = || self.inner.tables.load().serial;
+        match *source {
+            Source::Local { serial: s } => serial() == s,
+            Source::Cached {
+                serial: s,
+                generation,
+                until,
+            } => {
+                serial() == s
+                    && self.inner.cache.generation() == generation
+                    && Instant::now() < until
+            }
+            Source::Other => false,
+        }
     }
 
     /// Asks the upstreams and writes their answer (or SERVFAIL) into `out`.
@@ -359,6 +386,7 @@ fn udp_thread(
     // Queries are small; a longer datagram is cut and answered as malformed.
     let mut buf = vec![0u8; 4096];
     let mut out = Vec::with_capacity(usize::from(message::UDP_PAYLOAD));
+    let mut memo = Memo::default();
     while !stop.load(Ordering::Acquire) {
         let (n, src) = match socket.recv_from(&mut buf) {
             Ok(received) => received,
@@ -378,8 +406,15 @@ fn udp_thread(
         let Some(packet) = buf.get(..n) else {
             continue;
         };
+        if memo.replay(packet, &mut out, |source| handler.still(source)) {
+            if let Err(error) = socket.send_to(&out, src) {
+                debug!(%src, %error, "dns udp send");
+            }
+            continue;
+        }
         match handler.answer(packet, true, &mut out) {
-            Step::Reply => {
+            Step::Reply(source) => {
+                memo.keep(packet, &out, source);
                 if let Err(error) = socket.send_to(&out, src) {
                     debug!(%src, %error, "dns udp send");
                 }
@@ -456,7 +491,7 @@ async fn connection(handler: Handler, mut stream: TcpStream, _permit: OwnedSemap
             return;
         }
         match handler.answer(&body, false, &mut out) {
-            Step::Reply => {}
+            Step::Reply(_) => {}
             Step::Drop => continue,
             Step::Forward(pending) => handler.forward(*pending, &mut out).await,
         }

@@ -424,6 +424,67 @@ async fn apply_changes_answers_live() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_queries_get_what_the_full_path_writes() {
+    let upstream = Upstream::start(Mode::Answer).await;
+    let dns = Dns::new(config(vec![upstream.addr]));
+    dns.apply(records());
+    let server = serve(&dns, ViewId::Vpc("vpc-1".into()));
+    let mut stream = TcpStream::connect(server.tcp).await.expect("tcp connect");
+    // Over TCP every query takes the full path; over UDP repeats are replayed.
+    let mut tcp_raw = async |packet: &[u8]| {
+        let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(packet);
+        stream.write_all(&framed).await.expect("tcp send");
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).await.expect("tcp length");
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream.read_exact(&mut body).await.expect("tcp body");
+        body
+    };
+    for (qname, qtype, edns) in [
+        ("api.example.com", RecordType::A, true),
+        ("API.Example.com", RecordType::A, true),
+        ("api.example.com", RecordType::A, false),
+        ("api.example.com", RecordType::AAAA, true),
+        ("nope.api.example.com", RecordType::A, true),
+        ("9.1.0.10.in-addr.arpa", RecordType::PTR, false),
+        ("Fwd.Example.org", RecordType::A, true),
+        ("nx.example.org", RecordType::A, false),
+    ] {
+        // Cached TTLs decrease each second: a round that straddles one is asked again.
+        let mut same = None;
+        for _ in 0..5 {
+            let mut replies = Vec::new();
+            for id in [1u16, 2, 3] {
+                let packet = request(id, qname, qtype, edns);
+                let reply = exchange_raw(server.udp, &packet, DEADLINE)
+                    .await
+                    .unwrap_or_else(|| panic!("no answer for {qname} {qtype}"));
+                assert_eq!(reply[..2], id.to_be_bytes(), "{qname} {qtype}");
+                replies.push(reply);
+            }
+            let full = tcp_raw(&request(3, qname, qtype, edns)).await;
+            if replies[1][2..] == replies[0][2..] && replies[2] == full {
+                same = Some(full);
+                break;
+            }
+        }
+        let full = same.unwrap_or_else(|| panic!("{qname} {qtype}: replayed != full path"));
+        let message = Message::from_vec(&full).expect("decode reply");
+        assert_eq!(message.queries[0].name().to_ascii(), format!("{qname}."));
+    }
+    // A change of the records is seen at once.
+    let mut changed = records();
+    let vpc = changed.vpcs.get_mut("vpc-1").expect("vpc-1");
+    vpc.names
+        .insert("api.example.com".into(), vec![ip("10.0.3.3")]);
+    dns.apply(changed);
+    let reply = ask(server.udp, "api.example.com", RecordType::A).await;
+    assert_eq!(addresses(&reply), [ip("10.0.3.3")]);
+    server.serving.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_answers_are_cached_with_decreasing_ttls() {
     let upstream = Upstream::start(Mode::Answer).await;
     let dns = Dns::new(config(vec![upstream.addr]));
