@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 /// Stored bytes (keys and responses) per UDP thread, at most: past it the memo starts afresh.
-const MEMO_BYTES: usize = 512 * 1024;
+/// Every view has up to two UDP threads, so this is paid per view; a few thousand names fit.
+const MEMO_BYTES: usize = 256 * 1024;
 
 /// Whether `packet` is a plain query: QUERY opcode, not a response, one question whose name is
 /// written out label by label (no compression pointer, labels of 1–63 bytes, at most 255 bytes),
