@@ -43,6 +43,8 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
+from benchlib import compilers_running, cpu_seconds, log, ratio, wait_until
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 PROVIDER = "111111111111"
@@ -57,21 +59,6 @@ BENCH_PORTS = (IPERF_PORT, ECHO_PORT, HA_IPERF_PORT, HA_ECHO_PORT)
 ENDPOINTS_PER_VPC = 50  # AWS's (and privlink's) default quota
 PATHS = ("kernel", "privlink", "haproxy")
 CONN_CHUNKS = 5  # each conn/s test, in turns over the paths
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def wait_until(predicate, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def prefix_of(data_dir):
@@ -91,23 +78,7 @@ def namespaces(prefix):
 
 def load():
     """Load average and the compilers running now: the noise next to the figures."""
-    busy = 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/comm") as f:
-                    if f.read().strip() in ("rustc", "cc1", "cc1plus", "ld", "cargo"):
-                        busy += 1
-            except OSError:
-                pass
-    return {"loadavg_1m": round(os.getloadavg()[0], 2), "compilers": busy}
-
-
-def cpu_seconds(pid):
-    """user + system CPU of a process (all threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return {"loadavg_1m": round(os.getloadavg()[0], 2), "compilers": compilers_running()}
 
 
 def vm_rss_kib(pid):
@@ -570,10 +541,6 @@ ROWS = [
     ("conn_s_seq", "conn/s, 1 client", "conn/s", True),
     ("conn_s_conc", "conn/s, N clients", "conn/s", True),
 ]
-
-
-def ratio(a, b):
-    return round(a / b, 2) if a is not None and b else None
 
 
 def report(results, args):

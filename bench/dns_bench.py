@@ -45,6 +45,8 @@ import time
 import boto3
 import botocore.config
 
+from benchlib import compilers_running, cpu_seconds, log, ratio, wait_until
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 PROVIDER = "111111111111"
@@ -62,40 +64,9 @@ MIXES = {
 }
 
 
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def wait_until(predicate, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
 def load():
     """Load averages and the compilers running now: the noise next to the figures."""
-    busy = 0
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/comm") as f:
-                    if f.read().strip() in ("rustc", "cc1", "cc1plus", "ld", "cargo"):
-                        busy += 1
-            except OSError:
-                pass
-    return {"loadavg": [round(x, 2) for x in os.getloadavg()], "compilers": busy}
-
-
-def cpu_seconds(pid):
-    """user + system CPU of a process (all threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return {"loadavg": [round(x, 2) for x in os.getloadavg()], "compilers": compilers_running()}
 
 
 def threads(pid):
@@ -556,10 +527,6 @@ class Bench:
 
 
 # --- report -----------------------------------------------------------------------------------
-
-
-def ratio(a, b):
-    return round(a / b, 2) if a is not None and b else None
 
 
 def report(results, args):
