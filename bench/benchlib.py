@@ -1,7 +1,9 @@
 """What the benchmark harnesses share: logging, waiting with a deadline, the machine's load
-next to the figures, a process's CPU time, ratios."""
+next to the figures, a process's CPU time, ratios, a run's description."""
 
+import datetime
 import os
+import platform
 import sys
 import time
 
@@ -46,3 +48,12 @@ def cpu_seconds(pid):
 
 def ratio(a, b):
     return round(a / b, 2) if a is not None and b else None
+
+
+def run_meta(args):
+    """When, where and with which options a run was made: the head of its results."""
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.node()}, {os.cpu_count()} CPUs, kernel {platform.release()}",
+        "args": dict(vars(args)),
+    }

@@ -26,12 +26,10 @@ Prints one table and, with --json, writes the figures. Everything it made is rem
 
 import argparse
 import concurrent.futures
-import datetime
 import json
 import math
 import os
 import pathlib
-import platform
 import signal
 import statistics
 import subprocess
@@ -43,7 +41,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from benchlib import compilers_running, cpu_seconds, log, ratio, wait_until
+from benchlib import compilers_running, cpu_seconds, log, ratio, run_meta, wait_until
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -649,11 +647,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bench = Bench(args)
     results = bench.results
-    results["meta"] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.node()}, {os.cpu_count()} CPUs, kernel {platform.release()}",
-        "args": {k: v for k, v in vars(args).items()},
-    }
+    results["meta"] = run_meta(args)
     ok = False
     try:
         bench.start_daemon()

@@ -23,13 +23,11 @@ end, also on failure or Ctrl-C. See bench/README.md.
 
 import argparse
 import concurrent.futures
-import datetime
 import ipaddress
 import json
 import math
 import os
 import pathlib
-import platform
 import random
 import resource
 import shutil
@@ -45,7 +43,7 @@ import time
 import boto3
 import botocore.config
 
-from benchlib import compilers_running, cpu_seconds, log, ratio, wait_until
+from benchlib import compilers_running, cpu_seconds, log, ratio, run_meta, wait_until
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
@@ -671,11 +669,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bench = Bench(args)
     results = bench.results
-    results["meta"] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.node()}, {os.cpu_count()} CPUs, kernel {platform.release()}",
-        "args": {k: v for k, v in vars(args).items()},
-    }
+    results["meta"] = run_meta(args)
     ok = False
     try:
         bench.start_upstream()

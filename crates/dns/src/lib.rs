@@ -124,6 +124,9 @@ impl std::fmt::Debug for Dns {
 struct Inner {
     config: DnsConfig,
     tables: arc_swap::ArcSwap<lookup::Tables>,
+    /// The records `tables` was built from: an unchanged `apply` (every reconciler pass makes
+    /// one) keeps the tables, their serial and the answers replayed from them.
+    applied: std::sync::Mutex<Records>,
     cache: cache::Cache,
     inflight: cache::Inflight,
     upstream: upstream::Upstreams,
@@ -143,6 +146,7 @@ impl Dns {
         Dns {
             inner: Arc::new(Inner {
                 tables: arc_swap::ArcSwap::from_pointee(tables),
+                applied: std::sync::Mutex::new(Records::default()),
                 cache,
                 inflight: cache::Inflight::default(),
                 upstream,
@@ -153,10 +157,16 @@ impl Dns {
     }
 
     /// Replaces the records; queries in flight finish on the old snapshot. Lock-free for readers.
+    /// Records equal to the current ones change nothing (the zones' SOA serial stays).
     pub fn apply(&self, records: Records) {
+        let mut applied = self.inner.applied.lock().unwrap_or_else(|e| e.into_inner());
+        if *applied == records {
+            return;
+        }
         let serial = self.inner.tables.load().serial.wrapping_add(1);
         let tables = lookup::Tables::build(&records, self.inner.config.local_ttl, serial);
         self.inner.tables.store(Arc::new(tables));
+        *applied = records;
     }
 
     /// Serves `view` on these sockets (already bound, e.g. inside a VPC namespace; blocking or

@@ -413,9 +413,26 @@ async fn apply_changes_answers_live() {
     let vpc = changed.vpcs.get_mut("vpc-1").expect("vpc-1");
     vpc.names
         .insert("api.example.com".into(), vec![ip("10.0.3.3")]);
-    dns.apply(changed);
+    let serial = |reply: &Message| {
+        reply
+            .authorities
+            .iter()
+            .find_map(|r| match &r.data {
+                RData::SOA(soa) => Some(soa.serial),
+                _ => None,
+            })
+            .expect("SOA")
+    };
+    let before = serial(&ask(server.udp, "api.example.com", RecordType::AAAA).await);
+    dns.apply(changed.clone());
     let reply = ask(server.udp, "api.example.com", RecordType::A).await;
     assert_eq!(addresses(&reply), [ip("10.0.3.3")]);
+    let after = serial(&ask(server.udp, "api.example.com", RecordType::AAAA).await);
+    assert_ne!(after, before, "a change is a new version of the zone");
+    // The same records again (as every reconciler pass applies them) are no new version.
+    dns.apply(changed);
+    let again = serial(&ask(server.udp, "api.example.com", RecordType::AAAA).await);
+    assert_eq!(again, after);
 
     dns.apply(Records::default());
     let reply = ask(server.udp, "api.example.com", RecordType::A).await;

@@ -13,16 +13,16 @@ use model::net::private_dns_name;
 use model::vpce::EndpointService;
 
 /// The port every VPC resolver answers on.
-pub const DNS_PORT: u16 = 53;
+const DNS_PORT: u16 = 53;
 
 /// The zone of the endpoint names AWS publishes: `<region>.vpce.amazonaws.com`.
-pub fn endpoint_zone(region: &str) -> String {
+fn endpoint_zone(region: &str) -> String {
     format!("{region}.vpce.amazonaws.com")
 }
 
 /// The zone of instance host names: `ec2.internal` in us-east-1, `<region>.compute.internal`
 /// elsewhere (the part of [`private_dns_name`] after the host label).
-pub fn host_zone(region: &str) -> String {
+fn host_zone(region: &str) -> String {
     let name = private_dns_name(region, Ipv4Addr::UNSPECIFIED);
     name.split_once('.')
         .map_or(name.clone(), |(_, z)| z.to_owned())
@@ -172,11 +172,6 @@ impl VpcResolvers {
             }
         }
         ok
-    }
-
-    /// The VPCs served now.
-    pub fn served(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
     }
 
     async fn bind(&self, fabric: &Fabric, vpc: &str, ip: Ipv4Addr) -> Result<Serving, String> {

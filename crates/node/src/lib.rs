@@ -27,7 +27,7 @@ use netns::Prefix;
 
 pub use datapath::{DataPath, data_path};
 pub use desired::desired_network;
-pub use dns::{DNS_PORT, VpcResolvers, dns_records, endpoint_zone, host_zone};
+pub use dns::{VpcResolvers, dns_records};
 pub use health::DataPlaneHealth;
 pub use instances::{Instances, InstancesReport, destroy_workloads};
 pub use security::SecurityGroups;
@@ -93,11 +93,6 @@ impl NetworkNode {
     pub fn with_resolvers(mut self, resolvers: VpcResolvers) -> NetworkNode {
         self.resolvers = Some(resolvers);
         self
-    }
-
-    /// The VPC resolvers, if the node runs them.
-    pub fn resolvers(&self) -> Option<&VpcResolvers> {
-        self.resolvers.as_ref()
     }
 
     /// The fabric, for the data plane's sockets in the VPCs' namespaces.

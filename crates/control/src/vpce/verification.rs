@@ -42,14 +42,10 @@ pub fn verifications_due(
             .filter_map(|svc| {
                 let name = svc.private_dns_name.as_deref()?;
                 let config = svc.private_dns_name_configuration.as_ref()?;
-                let due = match svc.private_dns_last_checked {
-                    None => true,
-                    Some(last) => {
-                        svc.private_dns_verification_requested
-                            .is_some_and(|asked| asked >= last)
-                            || now - last >= interval
-                    }
-                };
+                let due = asked_since_last_check(&svc)
+                    || svc
+                        .private_dns_last_checked
+                        .is_none_or(|last| now - last >= interval);
                 due.then(|| DueVerification {
                     service_id: svc.id.clone(),
                     record_names: verification_record_names(name, &config.name),
@@ -89,7 +85,7 @@ pub fn next_verification(
 
 /// Records a lookup's outcome for `due` (`found`: one of its record names holds the value) and
 /// returns the name's state afterwards, or `None` when the service or its challenge is gone.
-/// Writes only when something changes besides the check time.
+/// The check's time is written with the outcome, changed or not: it spaces the periodic checks.
 pub fn record_verification(
     cp: &ControlPlane,
     due: &DueVerification,
@@ -100,14 +96,7 @@ pub fn record_verification(
         let Some(mut svc) = db.get::<EndpointService>(&due.service_id)? else {
             return Ok(None);
         };
-        let asked = match (
-            svc.private_dns_verification_requested,
-            svc.private_dns_last_checked,
-        ) {
-            (Some(asked), Some(last)) => asked >= last,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
+        let asked = asked_since_last_check(&svc);
         let Some(config) = svc.private_dns_name_configuration.as_mut() else {
             return Ok(None);
         };
@@ -127,4 +116,17 @@ pub fn record_verification(
         db.put(&svc)?;
         Ok(Some(next))
     })
+}
+
+/// Whether the provider asked for a check (StartVpcEndpointServicePrivateDnsVerification)
+/// that has not run yet.
+fn asked_since_last_check(svc: &EndpointService) -> bool {
+    match (
+        svc.private_dns_verification_requested,
+        svc.private_dns_last_checked,
+    ) {
+        (Some(asked), Some(last)) => asked >= last,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
